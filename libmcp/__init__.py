@@ -1,0 +1,43 @@
+"""libmcp: typed MCP tool services over HTTP (SSE, Streamable HTTP of every revision, plain JSON-RPC).
+
+A service is a :class:`Service` with typed async tools::
+
+    service = Service("notes", version="1.0.0")
+
+    class AddArgs(ToolInput):
+        text: str
+
+    class AddResult(ToolOutput):
+        id: int
+
+    @service.tool(title="Add a note", idempotent=False)
+    async def add_note(args: AddArgs, ctx: ToolContext) -> AddResult:
+        \"\"\"Store a note and return its id.\"\"\"
+        ...
+
+libmcp derives the schemas, validates, and serves it with :func:`serve` or :func:`create_app`.
+"""
+
+from libmcp.app import create_app
+from libmcp.config import CommaList, ServerSettings, ServiceSettings, SettingsError
+from libmcp.runner import build_server, serve
+from libmcp.server import CheckResult, Server, Service, StartupContext
+from libmcp.tools import ToolContext, ToolError, ToolInput, ToolOutput
+
+__all__ = [
+    "CheckResult",
+    "CommaList",
+    "Server",
+    "ServerSettings",
+    "Service",
+    "ServiceSettings",
+    "SettingsError",
+    "StartupContext",
+    "ToolContext",
+    "ToolError",
+    "ToolInput",
+    "ToolOutput",
+    "build_server",
+    "create_app",
+    "serve",
+]

@@ -1,0 +1,160 @@
+"""Settings: the environment plus an optional env file, validated once at start-up.
+
+Every service has two settings objects: :class:`ServerSettings` (the ``MCP_*`` variables every
+service shares) and its own :class:`ServiceSettings` subclass whose field names are the lower-cased
+variable names (``postgres_access_mode`` reads ``POSTGRES_ACCESS_MODE``). Values come from the
+process environment first, then from the env file named by ``MCP_ENV_FILE`` (default
+``secrets/sse.env``, ignored when absent). A malformed value, or an unknown variable in the env file
+or under the ``MCP_`` prefix, stops start-up with a :class:`SettingsError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_ENV_FILE = "secrets/sse.env"
+
+# Variables an env file may hold that belong to the wider platform rather than to one of our settings
+# classes: OpenTelemetry's standard configuration, and Docker's.
+PASSTHROUGH_PREFIXES = ("OTEL_",)
+
+
+class SettingsError(Exception):
+    """A setting is missing, malformed or unknown; the message names the variable."""
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+"""A list setting written as ``a,b,c`` in the environment."""
+
+
+class ServiceSettings(BaseSettings):
+    """Base class of a service's own settings; field names are the lower-cased variable names."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_prefix="")
+
+
+class ServerSettings(BaseSettings):
+    """The ``MCP_*`` settings every service shares (transport, security, limits, logging)."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_prefix="MCP_")
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    auth_tokens: CommaList = Field(default_factory=list, repr=False)
+    allowed_origins: CommaList = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    rate_limit_burst: int = Field(default=0, ge=0)
+    log_level: str = "INFO"
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
+    sse_keepalive_s: float = Field(default=15.0, gt=0)
+    tool_timeout_s: float = Field(default=60.0, gt=0)
+    env_file: str = DEFAULT_ENV_FILE
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def variable_names(settings_class: type[BaseSettings]) -> set[str]:
+    """The environment variable names a settings class reads."""
+    prefix = str(settings_class.model_config.get("env_prefix", "")).upper()
+    return {f"{prefix}{name.upper()}" for name in settings_class.model_fields}
+
+
+def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Parse a dotenv file (``KEY=value``, ``export KEY=value``, quotes, comments) into a dict.
+
+    A missing file is an empty dict; a line that is not an assignment is a :class:`SettingsError`.
+    """
+    file = Path(path)
+    if not file.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for number, raw_line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key.replace("_", "").isalnum() or key[0].isdigit():
+            raise SettingsError(f"{file}:{number}: not a KEY=value line")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key.upper()] = value
+    return values
+
+
+def load_settings(
+    settings_class: type[S],
+    *,
+    environ: Mapping[str, str] | None = None,
+    env_file_values: Mapping[str, str] | None = None,
+) -> S:
+    """Build one settings object from the environment (first) and the env file (second)."""
+    source = dict(env_file_values or {})
+    source.update({key.upper(): value for key, value in (environ if environ is not None else os.environ).items()})
+    wanted = variable_names(settings_class)
+    prefix = str(settings_class.model_config.get("env_prefix", "")).upper()
+    values = {key[len(prefix) :].lower(): value for key, value in source.items() if key in wanted}
+    try:
+        # model_validate, not the constructor: this loader already merged both sources, and the
+        # constructor would read os.environ a second time.
+        return settings_class.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field_name = str(error["loc"][0]) if error["loc"] else "?"
+            variable = f"{prefix}{field_name.upper()}"
+            shown = "<secret>" if _is_secret(settings_class, field_name) else repr(values.get(field_name))
+            problems.append(f"{variable}={shown}: {error['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+def _is_secret(settings_class: type[BaseSettings], field_name: str) -> bool:
+    field = settings_class.model_fields.get(field_name)
+    return field is not None and field.repr is False
+
+
+def check_unknown(
+    known_variables: Iterable[str],
+    *,
+    environ: Mapping[str, str],
+    env_file_values: Mapping[str, str],
+    env_file: str,
+) -> None:
+    """Refuse variables nobody reads: any key in the env file, and ``MCP_*`` keys in the environment."""
+    known = set(known_variables)
+    unknown_in_file = sorted(
+        key for key in env_file_values if key not in known and not key.startswith(PASSTHROUGH_PREFIXES)
+    )
+    if unknown_in_file:
+        raise SettingsError(f"unknown setting(s) in {env_file}: {', '.join(unknown_in_file)}")
+    unknown_in_env = sorted(key for key in environ if key.upper().startswith("MCP_") and key.upper() not in known)
+    if unknown_in_env:
+        raise SettingsError(f"unknown setting(s) in the environment: {', '.join(unknown_in_env)}")

@@ -1,0 +1,103 @@
+"""Run one service: load settings, bind the MCP port and the metrics port, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from types import FrameType
+
+import uvicorn
+from prometheus_client import start_http_server
+
+from libmcp.app import create_app
+from libmcp.config import (
+    DEFAULT_ENV_FILE,
+    ServerSettings,
+    check_unknown,
+    load_settings,
+    read_env_file,
+    variable_names,
+)
+from libmcp.observability import configure_logging, configure_tracing
+from libmcp.server import Server, Service
+
+logger = logging.getLogger("libmcp.runner")
+
+
+def build_server(
+    service: Service,
+    *,
+    environ: Mapping[str, str] | None = None,
+    known_variables: Iterable[str] = (),
+) -> Server:
+    """Load and validate every setting of ``service``; raises :class:`SettingsError` naming the culprit."""
+    env = dict(os.environ if environ is None else environ)
+    env_file = env.get("MCP_ENV_FILE", DEFAULT_ENV_FILE)
+    file_values = read_env_file(env_file)
+    known = {*variable_names(ServerSettings), *variable_names(service.settings_class), *known_variables}
+    check_unknown(known, environ=env, env_file_values=file_values, env_file=env_file)
+    server_settings = load_settings(ServerSettings, environ=env, env_file_values=file_values)
+    settings = load_settings(service.settings_class, environ=env, env_file_values=file_values)
+    return Server(service, settings, server_settings)
+
+
+class _DrainingServer(uvicorn.Server):
+    """uvicorn, plus: on SIGTERM/SIGINT end the SSE streams at once so only tool calls are waited for."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: list) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        for callback in self._on_exit:
+            callback()
+
+
+def serve(server: Server, *, host: str | None = None, port: int, metrics_port: int | None = None) -> int:
+    """Serve until SIGTERM/SIGINT; in-flight calls get ``MCP_SHUTDOWN_GRACE_S`` to finish. Returns 0."""
+    settings = server.server_settings
+    configure_logging(server.service.name, settings.log_level)
+    configure_tracing(server.service.name, server.service.version)
+    bind_host = host or settings.host
+    app = create_app(server)
+    metrics_server = None
+    if metrics_port:
+        metrics_server, _ = start_http_server(metrics_port, addr=bind_host, registry=server.metrics.registry)
+    config = uvicorn.Config(
+        app,
+        host=bind_host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
+        timeout_keep_alive=30,
+        server_header=False,
+    )
+    loop_holder: list[asyncio.AbstractEventLoop] = []
+
+    def end_streams() -> None:
+        if loop_holder:
+            loop_holder[0].call_soon_threadsafe(app.state.sse.close_all)
+
+    uvicorn_server = _DrainingServer(config, [end_streams])
+
+    async def main() -> None:
+        loop_holder.append(asyncio.get_running_loop())
+        await uvicorn_server.serve()
+
+    logger.info(
+        "starting %s on %s:%s (metrics port %s)", server.service.name, bind_host, port, metrics_port or "off"
+    )
+    try:
+        asyncio.run(main())
+    finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+    if not uvicorn_server.started:
+        return 1
+    return 0
+

@@ -1,0 +1,355 @@
+"""The service declaration (tools, hooks, health checks) and the server that dispatches MCP methods to it.
+
+A service module builds one :class:`Service` and decorates its tools. :class:`Server` binds a service to
+its loaded settings and answers decoded JSON-RPC messages; transports only move bytes to and from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from libmcp import protocol
+from libmcp.config import ServerSettings, ServiceSettings
+from libmcp.observability import Metrics, ToolCallRecord, tool_span
+from libmcp.protocol import Message, RpcError
+from libmcp.tools import Tool, ToolContext, ToolError, ToolFunction, build_tool, describe_validation_error, text_of
+
+logger = logging.getLogger("libmcp.server")
+
+CheckStatus = Literal["ok", "down", "not_configured"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The state of one backend a service depends on, as ``/health`` reports it."""
+
+    status: CheckStatus
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class StartupContext:
+    """Given to start-up hooks: the settings, a place to keep backend clients, and the metrics registry."""
+
+    settings: Any
+    server_settings: ServerSettings
+    state: SimpleNamespace
+    metrics: Metrics
+
+
+StartupHook = Callable[[StartupContext], Awaitable[None]]
+ShutdownHook = Callable[[StartupContext], Awaitable[None]]
+HealthCheck = Callable[[StartupContext], Awaitable[CheckResult]]
+
+
+class Service:
+    """A named set of typed tools plus the hooks that open and close their backends."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        version: str,
+        title: str | None = None,
+        instructions: str | None = None,
+        settings_class: type[ServiceSettings] = ServiceSettings,
+        tools_page_size: int = 100,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.title = title or name
+        self.instructions = instructions
+        self.settings_class = settings_class
+        self.tools_page_size = tools_page_size
+        self.tools: dict[str, Tool] = {}
+        self.startup_hooks: list[StartupHook] = []
+        self.shutdown_hooks: list[ShutdownHook] = []
+        self.health_checks: dict[str, HealthCheck] = {}
+
+    def tool(
+        self,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        read_only: bool = False,
+        destructive: bool | None = None,
+        idempotent: bool = False,
+        open_world: bool = False,
+        enabled: Callable[[Any], bool] | None = None,
+    ) -> Callable[[ToolFunction], ToolFunction]:
+        """Register an async function as a tool. ``enabled(settings)`` hides it from a deployment."""
+
+        def register(function: ToolFunction) -> ToolFunction:
+            tool = build_tool(
+                function,
+                name=name,
+                title=title,
+                read_only=read_only,
+                destructive=destructive,
+                idempotent=idempotent,
+                open_world=open_world,
+                enabled=enabled,
+            )
+            if tool.name in self.tools:
+                raise ValueError(f"tool {tool.name} is registered twice in service {self.name}")
+            self.tools[tool.name] = tool
+            return function
+
+        return register
+
+    def on_startup(self, hook: StartupHook) -> StartupHook:
+        self.startup_hooks.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: ShutdownHook) -> ShutdownHook:
+        self.shutdown_hooks.append(hook)
+        return hook
+
+    def health_check(self, name: str) -> Callable[[HealthCheck], HealthCheck]:
+        def register(check: HealthCheck) -> HealthCheck:
+            self.health_checks[name] = check
+            return check
+
+        return register
+
+
+Era = Literal["handshake", "modern", "rpc"]
+
+
+@dataclass(slots=True)
+class CallInfo:
+    """Where a message came from: transport, era, negotiated revision, caller and trace context."""
+
+    transport: str
+    era: Era
+    protocol_version: str
+    client_id: str = "anonymous"
+    traceparent: str | None = None
+    session_id: str | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+
+
+class Server:
+    """A :class:`Service` bound to its settings: the one place MCP methods are answered."""
+
+    def __init__(
+        self,
+        service: Service,
+        settings: ServiceSettings | None = None,
+        server_settings: ServerSettings | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.service = service
+        self.settings = settings if settings is not None else service.settings_class.model_validate({})
+        self.server_settings = server_settings or ServerSettings.model_validate({})
+        self.metrics = metrics or Metrics(service.name)
+        self.state = SimpleNamespace()
+        self.started_at = time.monotonic()
+        self.tools = {
+            name: tool
+            for name, tool in service.tools.items()
+            if tool.enabled is None or tool.enabled(self.settings)
+        }
+        self.tool_definitions = [tool.definition for tool in self.tools.values()]
+        self.server_info = {"name": service.name, "title": service.title, "version": service.version}
+        self.capabilities: dict[str, Any] = {"tools": {"listChanged": False}}
+        self.startup_context = StartupContext(self.settings, self.server_settings, self.state, self.metrics)
+        self._handlers: dict[str, Callable[[dict[str, Any], CallInfo], Awaitable[dict[str, Any]]]] = {
+            "initialize": self._initialize,
+            "ping": self._ping,
+            "tools/list": self._tools_list,
+            "tools/call": self._tools_call,
+            "server/discover": self._discover,
+        }
+
+    # Life cycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for hook in self.service.startup_hooks:
+            await hook(self.startup_context)
+
+    async def stop(self) -> None:
+        for hook in reversed(self.service.shutdown_hooks):
+            try:
+                await hook(self.startup_context)
+            except Exception:
+                logger.exception("shutdown hook of %s failed", self.service.name)
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """Run every health check; healthy unless a configured backend is down."""
+        checks: dict[str, Any] = {}
+        healthy = True
+        for name, check in self.service.health_checks.items():
+            try:
+                result = await asyncio.wait_for(check(self.startup_context), timeout=5.0)
+            except Exception as exc:
+                result = CheckResult("down", f"health check failed: {type(exc).__name__}: {exc}")
+            checks[name] = {"status": result.status, "detail": result.detail}
+            healthy = healthy and result.status != "down"
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "service": self.service.name,
+            "version": self.service.version,
+            "uptime": round(time.monotonic() - self.started_at, 3),
+            "tools_count": len(self.tools),
+            "checks": checks,
+        }
+        return healthy, body
+
+    # Dispatch ---------------------------------------------------------------------------------
+
+    async def handle(self, message: Message, info: CallInfo) -> dict[str, Any] | None:
+        """Answer one message: a response dict for a request, ``None`` for a notification."""
+        if not message.is_request:
+            return None
+        try:
+            result = await self.dispatch(message.method or "", message.params, info)
+        except RpcError as error:
+            self.metrics.count_request(message.method or "", info.transport, "error")
+            return protocol.error_response(message.id, error)
+        self.metrics.count_request(message.method or "", info.transport, "ok")
+        return protocol.result_response(message.id, result)
+
+    async def dispatch(self, method: str, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
+        handler = self._handlers.get(method)
+        if handler is None or (info.era == "modern" and method in {"initialize", "ping"}):
+            raise RpcError(protocol.METHOD_NOT_FOUND, f"Method not found: {method}")
+        result = await handler(params, info)
+        if info.era == "modern":
+            result["resultType"] = "complete"
+            result.setdefault("_meta", {})[protocol.SERVER_INFO_META_KEY] = self.server_info
+        return result
+
+    async def _initialize(self, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "protocolVersion": protocol.negotiate_handshake_version(params.get("protocolVersion")),
+            "capabilities": self.capabilities,
+            "serverInfo": self.server_info,
+        }
+        if self.service.instructions:
+            result["instructions"] = self.service.instructions
+        return result
+
+    async def _ping(self, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
+        return {}
+
+    async def _discover(self, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "supportedVersions": list(protocol.MODERN_VERSIONS),
+            "capabilities": self.capabilities,
+            "cacheScope": "private",
+            "ttlMs": 0,
+            "_meta": {protocol.SERVER_INFO_META_KEY: self.server_info},
+        }
+        if self.service.instructions:
+            result["instructions"] = self.service.instructions
+        return result
+
+    async def _tools_list(self, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
+        offset = _decode_cursor(params.get("cursor"))
+        page_size = self.service.tools_page_size
+        page = self.tool_definitions[offset : offset + page_size]
+        result: dict[str, Any] = {"tools": page}
+        if offset + page_size < len(self.tool_definitions):
+            result["nextCursor"] = _encode_cursor(offset + page_size)
+        if info.era == "modern":
+            result["cacheScope"] = "private"
+            result["ttlMs"] = 0
+        return result
+
+    async def _tools_call(self, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise RpcError(protocol.INVALID_PARAMS, 'Invalid params: tools/call needs a "name" string')
+        tool = self.tools.get(name)
+        if tool is None:
+            raise RpcError(protocol.INVALID_PARAMS, f"Unknown tool: {name}")
+        arguments = params.get("arguments")
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            raise RpcError(protocol.INVALID_PARAMS, 'Invalid params: "arguments" must be an object')
+        meta = params.get("_meta")
+        traceparent = meta.get("traceparent") if isinstance(meta, dict) else None
+        record = ToolCallRecord(self.service.name, tool.name, info, sorted(arguments))
+        with tool_span(record, traceparent or info.traceparent), self.metrics.track_call(record):
+            return await self._run_tool(tool, arguments, info, record)
+
+    async def _run_tool(
+        self, tool: Tool, arguments: dict[str, Any], info: CallInfo, record: ToolCallRecord
+    ) -> dict[str, Any]:
+        try:
+            validated = tool.input_model.model_validate(arguments)
+        except ValidationError as exc:
+            record.outcome = "invalid_arguments"
+            return _error_result(describe_validation_error(tool.name, exc))
+        context = ToolContext(
+            settings=self.settings,
+            server_settings=self.server_settings,
+            state=self.state,
+            request_id=info.request_id,
+            client_id=info.client_id,
+            protocol_version=info.protocol_version,
+            transport=info.transport,
+        )
+        try:
+            async with asyncio.timeout(self.server_settings.tool_timeout_s):
+                output = await tool.invoke(validated, context)
+        except ToolError as exc:
+            record.outcome = "tool_error"
+            return _error_result(exc.message)
+        except TimeoutError:
+            record.outcome = "timeout"
+            return _error_result(f"Tool {tool.name} timed out after {self.server_settings.tool_timeout_s:g} s")
+        except asyncio.CancelledError:
+            record.outcome = "cancelled"
+            raise
+        except Exception as exc:
+            record.outcome = "internal_error"
+            record.error_type = type(exc).__name__
+            logger.exception("tool %s failed (request %s)", tool.name, info.request_id)
+            raise RpcError(protocol.INTERNAL_ERROR, "Internal error", {"requestId": info.request_id}) from None
+        if not isinstance(output, tool.output_model):
+            record.outcome = "internal_error"
+            logger.error("tool %s returned %s, not %s", tool.name, type(output).__name__, tool.output_model.__name__)
+            raise RpcError(protocol.INTERNAL_ERROR, "Internal error", {"requestId": info.request_id})
+        record.outcome = "ok"
+        return {
+            "content": [{"type": "text", "text": text_of(output)}],
+            "structuredContent": output.model_dump(mode="json", by_alias=True),
+            "isError": False,
+        }
+
+
+def _error_result(text: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": text}], "isError": True}
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"tools:{offset}".encode()).decode()
+
+
+def _decode_cursor(cursor: Any) -> int:
+    if cursor is None:
+        return 0
+    if not isinstance(cursor, str):
+        raise RpcError(protocol.INVALID_PARAMS, "Invalid params: cursor must be a string")
+    try:
+        kind, _, offset = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        value = int(offset)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise RpcError(protocol.INVALID_PARAMS, f"Invalid params: unknown cursor {cursor!r}") from None
+    if kind != "tools" or value < 0:
+        raise RpcError(protocol.INVALID_PARAMS, f"Invalid params: unknown cursor {cursor!r}")
+    return value

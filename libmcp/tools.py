@@ -1,0 +1,190 @@
+"""Typed tools: the declaration a service writes, and the schema and validation libmcp derives from it."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+if TYPE_CHECKING:
+    from libmcp.config import ServerSettings
+
+
+class ToolInput(BaseModel):
+    """Base class for tool arguments: unknown arguments are refused, so a model learns the real names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ToolOutput(BaseModel):
+    """Base class for tool results. Override :meth:`text` to choose the text block clients show."""
+
+    def text(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+class ToolError(Exception):
+    """A failure a tool reports on purpose: it reaches the client as an ``isError`` result with this text."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(slots=True)
+class ToolContext:
+    """What a tool may know about the call it serves."""
+
+    settings: Any
+    server_settings: ServerSettings
+    state: SimpleNamespace
+    request_id: str
+    client_id: str
+    protocol_version: str
+    transport: str
+
+
+ToolFunction = Callable[..., Awaitable[ToolOutput]]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolAnnotations:
+    read_only: bool
+    destructive: bool
+    idempotent: bool
+    open_world: bool
+
+    def to_dict(self) -> dict[str, bool]:
+        return {
+            "readOnlyHint": self.read_only,
+            "destructiveHint": self.destructive,
+            "idempotentHint": self.idempotent,
+            "openWorldHint": self.open_world,
+        }
+
+
+class _NoArguments(ToolInput):
+    pass
+
+
+@dataclass(slots=True)
+class Tool:
+    """One registered tool with its derived schemas."""
+
+    name: str
+    title: str
+    description: str
+    function: ToolFunction
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    annotations: ToolAnnotations
+    takes_input: bool
+    takes_context: bool
+    enabled: Callable[[Any], bool] | None = None
+    definition: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.definition = {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "inputSchema": object_schema(self.input_model),
+            "outputSchema": object_schema(self.output_model),
+            "annotations": {"title": self.title, **self.annotations.to_dict()},
+        }
+
+    async def invoke(self, arguments: BaseModel, context: ToolContext) -> ToolOutput:
+        call_args: list[Any] = []
+        if self.takes_input:
+            call_args.append(arguments)
+        if self.takes_context:
+            call_args.append(context)
+        return await self.function(*call_args)
+
+
+def object_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """JSON Schema 2020-12 of a model, always an object schema as MCP requires."""
+    schema = model.model_json_schema(mode="validation")
+    schema.setdefault("type", "object")
+    schema.setdefault("properties", {})
+    return schema
+
+
+def build_tool(
+    function: ToolFunction,
+    *,
+    name: str | None,
+    title: str | None,
+    read_only: bool,
+    destructive: bool | None,
+    idempotent: bool,
+    open_world: bool,
+    enabled: Callable[[Any], bool] | None,
+) -> Tool:
+    """Inspect a typed async function and make a :class:`Tool` of it.
+
+    The function takes an optional pydantic model (its arguments) and an optional
+    :class:`ToolContext`, and returns a :class:`ToolOutput` subclass; the docstring is the description.
+    """
+    if not inspect.iscoroutinefunction(function):
+        raise TypeError(f"tool {function.__name__} must be an async function")
+    hints = get_type_hints(function)
+    output_model = hints.get("return")
+    if not (isinstance(output_model, type) and issubclass(output_model, BaseModel)):
+        raise TypeError(f"tool {function.__name__} must return a pydantic model")
+    input_model: type[BaseModel] = _NoArguments
+    takes_input = takes_context = False
+    for parameter in inspect.signature(function).parameters.values():
+        hint = hints.get(parameter.name)
+        if isinstance(hint, type) and issubclass(hint, ToolContext):
+            takes_context = True
+        elif isinstance(hint, type) and issubclass(hint, BaseModel) and not takes_input:
+            input_model, takes_input = hint, True
+        else:
+            raise TypeError(f"tool {function.__name__}: parameter {parameter.name!r} must be a model or ToolContext")
+    tool_name = name or function.__name__
+    if not tool_name.replace("_", "").isalnum() or not tool_name.islower() or len(tool_name) > 48:
+        raise ValueError(f"tool name {tool_name!r} must be short snake_case (48 characters at most)")
+    description = inspect.cleandoc(function.__doc__ or "").strip()
+    if not description:
+        raise ValueError(f"tool {tool_name} needs a docstring: it is the description models read")
+    return Tool(
+        name=tool_name,
+        title=title or tool_name.replace("_", " ").capitalize(),
+        description=description,
+        function=function,
+        input_model=input_model,
+        output_model=output_model,
+        annotations=ToolAnnotations(
+            read_only=read_only,
+            destructive=(not read_only) if destructive is None else destructive,
+            idempotent=idempotent,
+            open_world=open_world,
+        ),
+        takes_input=takes_input,
+        takes_context=takes_context,
+        enabled=enabled,
+    )
+
+
+def describe_validation_error(tool_name: str, error: ValidationError) -> str:
+    """A one-line account of bad arguments that names each field, so a model can correct the call."""
+    problems = []
+    for item in error.errors(include_url=False):
+        location = ".".join(str(part) for part in item["loc"]) or "arguments"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown argument"
+        problems.append(f"{location}: {message}")
+    return f"Invalid arguments for tool {tool_name}: " + "; ".join(problems)
+
+
+def text_of(output: ToolOutput | BaseModel) -> str:
+    if isinstance(output, ToolOutput):
+        return output.text()
+    return json.dumps(output.model_dump(mode="json"), indent=2)

@@ -1,0 +1,1 @@
+"""The HTTP transports. Each one only moves JSON-RPC messages between sockets and :class:`libmcp.Server`."""

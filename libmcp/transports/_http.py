@@ -1,0 +1,70 @@
+"""Pieces every transport shares: JSON responses, call metadata and the tool-call rate limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from libmcp import protocol
+from libmcp.protocol import Message
+from libmcp.security import RateLimiter
+from libmcp.server import CallInfo, Era, Server
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(protocol.dumps(payload), status_code=status, media_type="application/json", headers=headers)
+
+
+def call_info(request: Request, transport: str, era: Era, version: str, session_id: str | None = None) -> CallInfo:
+    return CallInfo(
+        transport=transport,
+        era=era,
+        protocol_version=version,
+        client_id=request.scope.get("state", {}).get("client_id", "unknown"),
+        traceparent=request.headers.get("traceparent"),
+        session_id=session_id,
+    )
+
+
+def rate_limit(server: Server, limiter: RateLimiter, messages: list[Message], client_id: str) -> Response | None:
+    """A 429 response when the batch holds a tool call the client has no budget for, else ``None``."""
+    for message in messages:
+        if message.method == "tools/call" and message.is_request:
+            wait = limiter.retry_after(client_id)
+            if wait:
+                server.metrics.http_rejections.labels("rate_limit").inc()
+                error = protocol.RpcError(
+                    protocol.INVALID_REQUEST, f"Rate limit exceeded: retry after {wait} s", {"retryAfter": wait}
+                )
+                return json_response(
+                    protocol.error_response(message.id, error), status=429, headers={"Retry-After": str(wait)}
+                )
+    return None
+
+
+async def answer_all(server: Server, messages: list[Any], info: CallInfo) -> list[dict[str, Any]]:
+    """Answer the entries of a JSON-RPC batch; malformed entries get their own error responses."""
+    responses = []
+    for raw in messages:
+        try:
+            message = protocol.to_message(raw)
+        except protocol.RpcError as error:
+            responses.append(protocol.error_response(protocol.request_id_of(raw), error))
+            continue
+        response = await server.handle(message, info)
+        if response is not None:
+            responses.append(response)
+    return responses
+
+
+def decode_batch(raw: list[Any]) -> list[Message]:
+    """The well-formed entries of a batch (for rate limiting before anything runs)."""
+    messages = []
+    for entry in raw:
+        try:
+            messages.append(protocol.to_message(entry))
+        except protocol.RpcError:
+            continue
+    return messages

@@ -1,0 +1,191 @@
+"""``POST /mcp``: Streamable HTTP for both protocol eras on one endpoint, stateless.
+
+Era routing follows the ``MCP-Protocol-Version`` header and the body:
+
+* a 2026-07-28 header, an unknown header value, or no header with the per-request ``_meta``
+  envelope in the body: the stateless revision. The envelope is checked rung by rung (envelope
+  present, headers equal to the body, version supported) and errors carry the spec's HTTP status.
+* otherwise the handshake era (2024-11-05 .. 2025-11-25): ``initialize`` is answered as a pure
+  function, no ``Mcp-Session-Id`` is issued, and any replica can answer any request.
+
+Replies are always ``application/json``; notifications and client responses get 202 with no body.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from libmcp import protocol
+from libmcp.protocol import RpcError
+from libmcp.security import RateLimiter
+from libmcp.server import Server
+from libmcp.transports._http import answer_all, call_info, decode_batch, json_response, rate_limit
+
+# Routing headers whose duplicates are refused: a first-copy and a last-copy reader would disagree.
+ROUTING_HEADERS = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
+NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+ACCEPTED = Response(status_code=202)
+
+
+class StreamableHttpTransport:
+    def __init__(self, server: Server, limiter: RateLimiter) -> None:
+        self.server = server
+        self.limiter = limiter
+
+    async def handle_get_or_delete(self, request: Request) -> Response:
+        # Stateless: there is no standalone GET stream and no session to delete.
+        return Response(status_code=405, headers={"Allow": "POST"})
+
+    async def handle_post(self, request: Request) -> Response:
+        version_header = request.headers.get("mcp-protocol-version")
+        try:
+            body = protocol.parse_json(await request.body())
+        except RpcError as error:
+            return self._error(None, error, 400)
+        if isinstance(body, list):
+            return await self._batch(request, body, version_header)
+        if not isinstance(body, dict):
+            return self._error(None, RpcError(protocol.INVALID_REQUEST, "Invalid request: expected an object"), 400)
+        params = body.get("params")
+        envelope = isinstance(params, dict) and protocol.is_modern_envelope(params)
+        known = protocol.HANDSHAKE_VERSIONS + protocol.MODERN_VERSIONS
+        if version_header is not None and version_header not in known and not envelope:
+            return self._modern_error(protocol.request_id_of(body), protocol.unsupported_version_error(version_header))
+        if (
+            version_header in protocol.MODERN_VERSIONS
+            or (version_header is None and envelope)
+            or (version_header is not None and version_header not in protocol.HANDSHAKE_VERSIONS)
+        ):
+            return await self._modern(request, body, version_header)
+        if envelope:
+            return self._error(
+                protocol.request_id_of(body),
+                RpcError(
+                    protocol.HEADER_MISMATCH,
+                    f"MCP-Protocol-Version header {version_header} does not match the request envelope's "
+                    "protocol version",
+                ),
+                400,
+            )
+        return await self._handshake_era(request, body, version_header or protocol.DEFAULT_HTTP_VERSION)
+
+    # Handshake era ----------------------------------------------------------------------------
+
+    async def _handshake_era(self, request: Request, body: dict[str, Any], version: str) -> Response:
+        try:
+            message = protocol.to_message(body)
+        except RpcError as error:
+            return self._error(protocol.request_id_of(body), error, 400)
+        if not message.is_request:
+            return ACCEPTED
+        info = call_info(request, "mcp", "handshake", version)
+        limited = rate_limit(self.server, self.limiter, [message], info.client_id)
+        if limited is not None:
+            return limited
+        return json_response(await self.server.handle(message, info))
+
+    async def _batch(self, request: Request, batch: list[Any], version_header: str | None) -> Response:
+        version = version_header or protocol.DEFAULT_HTTP_VERSION
+        if version not in protocol.HANDSHAKE_VERSIONS or version >= protocol.BATCHES_REMOVED_IN:
+            error = RpcError(protocol.INVALID_REQUEST, f"Invalid request: protocol revision {version} has no batches")
+            return self._error(None, error, 400)
+        if not batch:
+            return self._error(None, RpcError(protocol.INVALID_REQUEST, "Invalid request: empty batch"), 400)
+        info = call_info(request, "mcp", "handshake", version)
+        limited = rate_limit(self.server, self.limiter, decode_batch(batch), info.client_id)
+        if limited is not None:
+            return limited
+        responses = await answer_all(self.server, batch, info)
+        return json_response(responses) if responses else ACCEPTED
+
+    # 2026-07-28 -------------------------------------------------------------------------------
+
+    async def _modern(self, request: Request, body: dict[str, Any], version_header: str | None) -> Response:
+        request_id = protocol.request_id_of(body)
+        if "id" not in body:
+            if version_header not in protocol.MODERN_VERSIONS:
+                return self._modern_error(request_id, protocol.unsupported_version_error(version_header))
+            try:
+                protocol.to_message(body)
+            except RpcError as error:
+                return self._modern_error(request_id, error)
+            return ACCEPTED
+        try:
+            message = protocol.to_message(body)
+            if message.is_response:
+                raise RpcError(protocol.INVALID_REQUEST, "Invalid request: expected a request, not a response")
+            version = self._check_envelope(request, message.method or "", message.params)
+        except RpcError as error:
+            return self._modern_error(request_id, error)
+        info = call_info(request, "mcp", "modern", version)
+        limited = rate_limit(self.server, self.limiter, [message], info.client_id)
+        if limited is not None:
+            return limited
+        response = await self.server.handle(message, info)
+        assert response is not None
+        error = response.get("error")
+        status = protocol.MODERN_ERROR_HTTP_STATUS.get(error["code"], 200) if error else 200
+        return json_response(response, status)
+
+    def _check_envelope(self, request: Request, method: str, params: dict[str, Any]) -> str:
+        """The envelope ladder of 2026-07-28; returns the request's protocol version."""
+        meta = params.get("_meta")
+        required = (protocol.PROTOCOL_VERSION_META_KEY, protocol.CLIENT_CAPABILITIES_META_KEY)
+        if not isinstance(meta, dict):
+            raise RpcError(
+                protocol.INVALID_PARAMS,
+                f"Invalid params: params._meta must be an object carrying {required[0]!r} and {required[1]!r}",
+            )
+        missing = [key for key in required if key not in meta]
+        if missing:
+            raise RpcError(
+                protocol.INVALID_PARAMS, f"Invalid params: params._meta is missing {', '.join(missing)}"
+            )
+        for name in ROUTING_HEADERS:
+            if sum(1 for key, _ in request.headers.raw if key == name) > 1:
+                raise RpcError(protocol.HEADER_MISMATCH, f"{name.decode()} header appears more than once")
+        body_version = meta[protocol.PROTOCOL_VERSION_META_KEY]
+        if request.headers.get("mcp-protocol-version") != body_version:
+            raise RpcError(
+                protocol.HEADER_MISMATCH,
+                "MCP-Protocol-Version header does not match the request envelope's protocol version",
+            )
+        if request.headers.get("mcp-method") != method:
+            raise RpcError(protocol.HEADER_MISMATCH, "Mcp-Method header does not match the request body's method")
+        name_key = NAME_BEARING_METHODS.get(method)
+        if name_key is not None and params.get(name_key) is not None:
+            if _decode_header_value(request.headers.get("mcp-name")) != params.get(name_key):
+                raise RpcError(
+                    protocol.HEADER_MISMATCH, f"Mcp-Name header does not match the request body's {name_key!r}"
+                )
+        if not isinstance(body_version, str):
+            raise RpcError(protocol.INVALID_PARAMS, "Invalid params: the protocol version must be a string")
+        if body_version not in protocol.MODERN_VERSIONS:
+            raise protocol.unsupported_version_error(body_version)
+        return body_version
+
+    # Errors -----------------------------------------------------------------------------------
+
+    def _modern_error(self, request_id: Any, error: RpcError) -> Response:
+        self.server.metrics.http_rejections.labels("protocol").inc()
+        status = protocol.MODERN_ERROR_HTTP_STATUS.get(error.code, 200)
+        return json_response(protocol.error_response(request_id, error), status)
+
+    def _error(self, request_id: Any, error: RpcError, status: int) -> Response:
+        self.server.metrics.http_rejections.labels("protocol").inc()
+        return json_response(protocol.error_response(request_id, error), status)
+
+
+def _decode_header_value(value: str | None) -> str | None:
+    """Undo the ``=?base64?…?=`` wrapping clients use for header values that are not plain ASCII."""
+    if value is None or not (value.startswith("=?base64?") and value.endswith("?=")):
+        return value
+    try:
+        return base64.b64decode(value[len("=?base64?") : -2], validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None

@@ -1,0 +1,1 @@
+"""The five mcp-sse services, their registry and the ``mcp-sse`` command."""

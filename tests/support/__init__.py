@@ -1,0 +1,1 @@
+"""Shared test machinery: real servers on loopback ports, in a thread or in a child process."""
