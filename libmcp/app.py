@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,10 +10,11 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libmcp import protocol
 from libmcp.observability import METRICS_CONTENT_TYPE
-from libmcp.security import RateLimiter, SecurityMiddleware
+from libmcp.security import RateLimiter, SecurityMiddleware, send_json
 from libmcp.server import Server
 from libmcp.transports._http import json_response
 from libmcp.transports.rpc import RpcTransport
@@ -99,7 +101,34 @@ def create_app(server: Server) -> FastAPI:
     app.add_api_route("/.well-known/mcp", discovery, methods=["GET"], summary="Service description and tools")
     _add_jsonrpc_schema(app)
     app.add_middleware(SecurityMiddleware, settings=settings, metrics=server.metrics)
+    app.add_middleware(ShutdownGuard)
     return app
+
+
+class ShutdownGuard:
+    """Answer 503 + Retry-After, not a bare 500, for a call that shutdown cut off after the grace period."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except asyncio.CancelledError:
+            # The server cancels requests only when its graceful-shutdown period has run out.
+            if started:
+                raise
+            await send_json(send, 503, {"error": "the service is shutting down; retry"}, {"retry-after": "1"})
 
 
 def describe(server: Server) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from collections.abc import Iterable, Mapping
 from types import FrameType
 
@@ -92,6 +93,10 @@ def serve(server: Server, *, host: str | None = None, port: int, metrics_port: i
     logger.info(
         "starting %s on %s:%s (metrics port %s)", server.service.name, bind_host, port, metrics_port or "off"
     )
+    # uvicorn re-raises the signal that stopped it once it has drained; these handlers absorb it, so a
+    # drained shutdown exits 0 instead of dying by SIGTERM (143 in a container).
+    for handled in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(handled, lambda *_: None)
     try:
         asyncio.run(main())
     finally:

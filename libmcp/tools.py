@@ -22,9 +22,12 @@ class ToolInput(BaseModel):
 
 
 class ToolOutput(BaseModel):
-    """Base class for tool results. Override :meth:`text` to choose the text block clients show."""
+    """Base class for tool results. Override :meth:`mcp_text` to choose the text block clients show.
 
-    def text(self) -> str:
+    The hook has a prefixed name so that a result may have an ordinary field called ``text``.
+    """
+
+    def mcp_text(self) -> str:
         return self.model_dump_json(indent=2)
 
 
@@ -186,5 +189,5 @@ def describe_validation_error(tool_name: str, error: ValidationError) -> str:
 
 def text_of(output: ToolOutput | BaseModel) -> str:
     if isinstance(output, ToolOutput):
-        return output.text()
+        return output.mcp_text()
     return json.dumps(output.model_dump(mode="json"), indent=2)
