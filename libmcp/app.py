@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -72,6 +72,8 @@ def create_app(server: Server) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # libmcp makes the spans (one per tool call, MCP semantic conventions) and the metrics itself.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.server = server
     app.state.sse = sse
@@ -100,9 +102,40 @@ def create_app(server: Server) -> FastAPI:
     app.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics")
     app.add_api_route("/.well-known/mcp", discovery, methods=["GET"], summary="Service description and tools")
     _add_jsonrpc_schema(app)
+    hot_paths = {
+        ("POST", "/mcp"): streamable.handle_post,
+        ("POST", "/rpc"): rpc.handle_post,
+        ("POST", "/messages"): sse.handle_message,
+        ("GET", "/sse"): sse.handle_stream,
+    }
+    app.add_middleware(TransportRouter, routes=hot_paths)
     app.add_middleware(SecurityMiddleware, settings=settings, metrics=server.metrics)
     app.add_middleware(ShutdownGuard)
     return app
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class TransportRouter:
+    """Send MCP traffic straight to its transport; FastAPI keeps the rest and documents every route.
+
+    The routes above stay registered for the OpenAPI description, but a tool call skips FastAPI's
+    routing and dependency resolution, which cost more than the whole JSON-RPC dispatch.
+    """
+
+    def __init__(self, app: ASGIApp, routes: dict[tuple[str, str], Endpoint]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            endpoint = self.routes.get((scope["method"], scope["path"]))
+            if endpoint is not None:
+                response = await endpoint(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class ShutdownGuard:

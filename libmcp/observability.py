@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -57,9 +57,14 @@ class Metrics:
         self.in_flight = Gauge("mcp_tool_calls_in_flight", "Tool calls running now.", registry=self.registry)
         self.info = Gauge("mcp_service_info", "Service identity.", ["service"], registry=self.registry)
         self.info.labels(**labels).set(1)
+        self._request_children: dict[tuple[str, str, str], Any] = {}
 
     def count_request(self, method: str, transport: str, status: str) -> None:
-        self.requests.labels(method if method in _KNOWN_METHODS else "other", transport, status).inc()
+        key = (method if method in _KNOWN_METHODS else "other", transport, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(*key)
+        child.inc()
 
     @contextlib.contextmanager
     def track_call(self, record: ToolCallRecord) -> Iterator[None]:
@@ -144,7 +149,7 @@ class JsonFormatter(logging.Formatter):
             entry.update({key: value for key, value in fields.items() if value is not None})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return orjson.dumps(entry, default=str).decode()
 
 
 def configure_logging(service: str, level: str) -> None:

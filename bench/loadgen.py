@@ -1,0 +1,78 @@
+"""Closed-loop load generation: N virtual users call as fast as answers come, bounded in time and count."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+Call = Callable[[], Awaitable[bool]]
+UserFactory = Callable[[], Awaitable[tuple[Call, Callable[[], Awaitable[None]]]]]
+
+
+@dataclass
+class Result:
+    label: str
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def row(self) -> str:
+        return (f"| {self.label} | {self.concurrency} | {self.rps:,.0f} | {self.p50_ms:.2f} | {self.p95_ms:.2f} | "
+                f"{self.p99_ms:.2f} | {self.errors} |")
+
+
+HEADER = "| target | concurrency | req/s | p50 ms | p95 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|"
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+async def run_load(label: str, make_user: UserFactory, concurrency: int, *, seconds: float = 3.0,
+                   warmup_s: float = 0.5, max_requests: int = 200_000) -> Result:
+    """Run ``concurrency`` users for ``warmup_s`` + ``seconds``; only the measured window counts."""
+    users = [await make_user() for _ in range(concurrency)]
+    latencies: list[float] = []
+    errors = 0
+    measuring = False
+    stop_at = time.perf_counter() + warmup_s + seconds
+
+    async def user_loop(call: Call) -> None:
+        nonlocal errors
+        while time.perf_counter() < stop_at and len(latencies) < max_requests:
+            started = time.perf_counter()
+            ok = await call()
+            if measuring:
+                latencies.append(time.perf_counter() - started)
+                errors += 0 if ok else 1
+
+    tasks = [asyncio.create_task(user_loop(call)) for call, _ in users]
+    await asyncio.sleep(warmup_s)
+    measuring = True
+    window_start = time.perf_counter()
+    await asyncio.gather(*tasks)
+    window = time.perf_counter() - window_start
+    for _, close in users:
+        await close()
+    ordered = sorted(latencies)
+    return Result(label, concurrency, len(ordered), errors, window,
+                  percentile(ordered, 0.50) * 1000, percentile(ordered, 0.95) * 1000,
+                  percentile(ordered, 0.99) * 1000)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0

@@ -1,0 +1,182 @@
+"""tools/call throughput and latency per transport, against the official SDK server as the reference.
+
+    .venv/bin/python -m bench.transport_bench [--seconds 2.5] [--json out.json]
+
+Targets, each in its own process on a loopback port (the load generator runs in this process):
+* ``noop``        a libmcp service whose tool returns at once (the protocol stack alone)
+* ``filesystem``  the filesystem service, ``read_file`` of a 4 KiB file
+* ``sdk``         the official SDK's ``MCPServer`` (stateless, JSON responses) with the same two tools
+Transports: ``/mcp`` (Streamable HTTP, handshake era), ``/rpc`` and ``/sse`` (+ ``/messages``), at
+concurrency 1, 16 and 64. Bounded: each cell runs ``--seconds`` after a 0.5 s warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.http_client import Connection
+from bench.loadgen import HEADER, Result, run_load
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+CONCURRENCY = (1, 16, 64)
+HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": "2025-11-25",
+}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def process(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
+    """Run a server process and wait until it answers on ``port``."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MCP_ENV_FILE": os.devnull, **(env or {})}
+    child = subprocess.Popen(command, cwd=REPO_ROOT, env=full_env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"http://{HOST}:{port}/health", timeout=1)
+                break
+            if child.poll() is not None:
+                raise RuntimeError(f"{command} exited with {child.returncode}")
+            time.sleep(0.1)
+        yield child.pid
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def tool_call_body(counter: Iterator[int], tool: str, arguments: dict[str, Any]) -> bytes:
+    request = {"jsonrpc": "2.0", "id": next(counter), "method": "tools/call",
+               "params": {"name": tool, "arguments": arguments}}
+    return json.dumps(request).encode()
+
+
+def post_user(port: int, path: str, tool: str, arguments: dict[str, Any]):
+    async def make() -> tuple[Any, Any]:
+        connection = await Connection(HOST, port).open()
+        counter = itertools.count(1)
+
+        async def call() -> bool:
+            response = await connection.request("POST", path, tool_call_body(counter, tool, arguments), HEADERS)
+            return response.status == 200 and b'"isError":false' in response.body.replace(b" ", b"")
+
+        return call, connection.close
+
+    return make
+
+
+def sse_user(port: int, tool: str, arguments: dict[str, Any]):
+    async def make() -> tuple[Any, Any]:
+        stream = await Connection(HOST, port).open()
+        assert await stream.open_stream("/sse") == 200
+        _, endpoint = await stream.read_event()
+        poster = await Connection(HOST, port).open()
+        counter = itertools.count(1)
+
+        async def call() -> bool:
+            response = await poster.request("POST", endpoint, tool_call_body(counter, tool, arguments), HEADERS)
+            if response.status != 202:
+                return False
+            _, data = await stream.read_event()
+            return b'"isError":false' in data.encode().replace(b" ", b"")
+
+        async def close() -> None:
+            await poster.close()
+            await stream.close()
+
+        return call, close
+
+    return make
+
+
+async def measure(label: str, port: int, transports: list[str], tool: str, arguments: dict[str, Any],
+                  seconds: float) -> list[Result]:
+    results = []
+    for transport in transports:
+        for concurrency in CONCURRENCY:
+            make = sse_user(port, tool, arguments) if transport == "sse" else post_user(
+                port, f"/{transport}", tool, arguments)
+            result = await run_load(f"{label} {tool} /{transport}", make, concurrency, seconds=seconds)
+            print(result.row(), flush=True)
+            results.append(result)
+    return results
+
+
+def run(seconds: float) -> list[Result]:
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as root:
+        (Path(root) / "bench.txt").write_text(("0123456789abcdef" * 4 + "\n") * 63 + "x" * 4, encoding="utf-8")
+        read_args = {"path": "bench.txt"}
+        print(HEADER, flush=True)
+        port = free_port()
+        with process([sys.executable, "-m", "bench.noop_service", str(port)], port):
+            results += asyncio.run(measure("libmcp", port, ["mcp", "rpc", "sse"], "noop", {}, seconds))
+        port = free_port()
+        fs_env = {"ALLOWED_PATHS": f"{root}:ro", "MCP_PORT": str(port), "MCP_METRICS_PORT": "0"}
+        with process([sys.executable, "-m", "services.cli", "serve", "filesystem"], port, fs_env):
+            results += asyncio.run(measure("filesystem", port, ["mcp", "rpc", "sse"], "read_file", read_args,
+                                           seconds))
+        port = free_port()
+        with process([sys.executable, "-m", "bench.reference_server", str(port), root], port):
+            results += asyncio.run(measure("sdk", port, ["mcp"], "noop", {}, seconds))
+            results += asyncio.run(measure("sdk", port, ["mcp"], "read_file", read_args, seconds))
+    return results
+
+
+def summarize(results: list[Result]) -> list[str]:
+    by_label = {(result.label, result.concurrency): result for result in results}
+    lines = []
+    for ours, reference in (("libmcp noop /mcp", "sdk noop /mcp"), ("filesystem read_file /mcp", "sdk read_file /mcp")):
+        for concurrency in CONCURRENCY:
+            mine, theirs = by_label.get((ours, concurrency)), by_label.get((reference, concurrency))
+            if mine and theirs and theirs.rps:
+                lines.append(f"{ours} vs {reference} at c={concurrency}: {mine.rps / theirs.rps:.2f}x throughput, "
+                             f"p99 {mine.p99_ms:.2f} ms vs {theirs.p99_ms:.2f} ms")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=2.5, help="measured seconds per cell")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    args = parser.parse_args()
+    results = run(args.seconds)
+    print()
+    for line in summarize(results):
+        print(line)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(result) | {"rps": result.rps} for result in results], indent=2))
+
+
+if __name__ == "__main__":
+    main()
