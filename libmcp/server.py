@@ -87,8 +87,13 @@ class Service:
         idempotent: bool = False,
         open_world: bool = False,
         enabled: Callable[[Any], bool] | None = None,
+        enabled_when: str | None = None,
     ) -> Callable[[ToolFunction], ToolFunction]:
-        """Register an async function as a tool. ``enabled(settings)`` hides it from a deployment."""
+        """Register an async function as a tool.
+
+        ``enabled(settings)`` hides it from a deployment (not listed, not callable); ``enabled_when``
+        says in words when it is on, for the generated docs (``"GITHUB_ALLOW_WRITE=true"``).
+        """
 
         def register(function: ToolFunction) -> ToolFunction:
             tool = build_tool(
@@ -100,6 +105,7 @@ class Service:
                 idempotent=idempotent,
                 open_world=open_world,
                 enabled=enabled,
+                enabled_when=enabled_when,
             )
             if tool.name in self.tools:
                 raise ValueError(f"tool {tool.name} is registered twice in service {self.name}")

@@ -89,6 +89,7 @@ class Tool:
     takes_input: bool
     takes_context: bool
     enabled: Callable[[Any], bool] | None = None
+    enabled_when: str | None = None
     definition: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -128,6 +129,7 @@ def build_tool(
     idempotent: bool,
     open_world: bool,
     enabled: Callable[[Any], bool] | None,
+    enabled_when: str | None = None,
 ) -> Tool:
     """Inspect a typed async function and make a :class:`Tool` of it.
 
@@ -172,6 +174,7 @@ def build_tool(
         takes_input=takes_input,
         takes_context=takes_context,
         enabled=enabled,
+        enabled_when=enabled_when,
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from libmcp import SettingsError, build_server, serve
+from services import client_config
 from services.registry import ServiceEntry, load_registry
 
 LocalCleanup = Callable[[], None]
@@ -44,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     call_cmd.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments")
     call_cmd.add_argument("--token", default=os.environ.get("MCP_TOKEN"), help="bearer token (or $MCP_TOKEN)")
 
+    client_config.add_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve_command(args.service, args.host, args.port)
@@ -53,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return tools_command(args.url, args.token)
     if args.command == "call":
         return call_command(args.url, args.tool, args.arguments, args.token)
-    return 2
+    return client_config.run(args)
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -120,7 +122,8 @@ def up_command(names: Sequence[str]) -> int:
         children[entry.name] = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", entry.name], env=env, start_new_session=True
         )
-        print(f"mcp-sse: {entry.name} starting on http://{env['MCP_HOST']}:{entry.port} (/sse, /mcp, /rpc)",
+        port = env.get("MCP_PORT") or entry.port
+        print(f"mcp-sse: {entry.name} starting on http://{env['MCP_HOST']}:{port} (/sse, /mcp, /rpc)",
               file=sys.stderr)
     if not children:
         return _fail("no service could start", 1)

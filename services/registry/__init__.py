@@ -27,6 +27,7 @@ class EnvVar:
 @dataclass(frozen=True)
 class ServiceEntry:
     name: str
+    description: str
     port: int
     metrics_port: int
     extra: str
@@ -81,6 +82,7 @@ def load_registry(path: Path | None = None) -> Registry:
     services = {
         name: ServiceEntry(
             name=name,
+            description=spec.get("description", ""),
             port=int(spec["port"]),
             metrics_port=int(spec["metrics_port"]),
             extra=spec["extra"],
