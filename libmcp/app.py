@@ -91,8 +91,9 @@ def create_app(server: Server) -> FastAPI:
     jsonrpc = {"requestBody": _JSONRPC_BODY}
     app.add_api_route("/mcp", streamable.handle_post, methods=["POST"], openapi_extra=jsonrpc,
                       summary="Streamable HTTP (2025-03-26 .. 2026-07-28)")
-    app.add_api_route("/mcp", streamable.handle_get_or_delete, methods=["GET", "DELETE"],
-                      summary="Not available in stateless mode (405)")
+    for method in ("GET", "DELETE"):
+        app.add_api_route("/mcp", streamable.handle_get_or_delete, methods=[method],
+                          summary="Not available in stateless mode (405)", operation_id=f"mcp_{method.lower()}")
     app.add_api_route("/rpc", rpc.handle_post, methods=["POST"], openapi_extra=jsonrpc, summary="Plain JSON-RPC 2.0")
     app.add_api_route("/sse", sse.handle_stream, methods=["GET"], summary="Legacy HTTP+SSE stream (2024-11-05)",
                       include_in_schema=False)
