@@ -6,6 +6,7 @@ Targets, each in its own process on a loopback port (the load generator runs in 
 * ``noop``        a libmcp service whose tool returns at once (the protocol stack alone)
 * ``filesystem``  the filesystem service, ``read_file`` of a 4 KiB file
 * ``sdk``         the official SDK's ``MCPServer`` (stateless, JSON responses) with the same two tools
+* ``floor``       a bare ASGI app answering the same tools/call with no validation (the floor)
 Transports: ``/mcp`` (Streamable HTTP, handshake era), ``/rpc`` and ``/sse`` (+ ``/messages``), at
 concurrency 1, 16 and 64. Bounded: each cell runs ``--seconds`` after a 0.5 s warm-up.
 """
@@ -147,6 +148,9 @@ def run(seconds: float) -> list[Result]:
             results += asyncio.run(measure("filesystem", port, ["mcp", "rpc", "sse"], "read_file", read_args,
                                            seconds))
         port = free_port()
+        with process([sys.executable, "-m", "bench.floor_server", str(port)], port):
+            results += asyncio.run(measure("floor", port, ["mcp"], "noop", {}, seconds))
+        port = free_port()
         with process([sys.executable, "-m", "bench.reference_server", str(port), root], port):
             results += asyncio.run(measure("sdk", port, ["mcp"], "noop", {}, seconds))
             results += asyncio.run(measure("sdk", port, ["mcp"], "read_file", read_args, seconds))
@@ -156,7 +160,9 @@ def run(seconds: float) -> list[Result]:
 def summarize(results: list[Result]) -> list[str]:
     by_label = {(result.label, result.concurrency): result for result in results}
     lines = []
-    for ours, reference in (("libmcp noop /mcp", "sdk noop /mcp"), ("filesystem read_file /mcp", "sdk read_file /mcp")):
+    pairs = (("libmcp noop /mcp", "sdk noop /mcp"), ("filesystem read_file /mcp", "sdk read_file /mcp"),
+             ("libmcp noop /mcp", "floor noop /mcp"))
+    for ours, reference in pairs:
         for concurrency in CONCURRENCY:
             mine, theirs = by_label.get((ours, concurrency)), by_label.get((reference, concurrency))
             if mine and theirs and theirs.rps:
