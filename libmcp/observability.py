@@ -16,6 +16,8 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from libmcp.config import SettingsError
+
 if TYPE_CHECKING:
     from libmcp.server import CallInfo
 
@@ -193,8 +195,13 @@ def configure_tracing(service: str, version: str) -> bool:
     if exporter_name == "console":
         exporter = ConsoleSpanExporter()
     else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        except ImportError:
+            raise SettingsError(
+                "OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_TRACES_EXPORTER ask for OTLP export, but the exporter is not "
+                "installed: pip install 'mcp-sse[otlp]' (or unset them, or OTEL_TRACES_EXPORTER=console)"
+            ) from None
         exporter = OTLPSpanExporter()
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)

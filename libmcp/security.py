@@ -24,6 +24,12 @@ from libmcp.observability import Metrics
 # Paths any caller may reach: orchestrator probes must work without a token.
 OPEN_PATHS = frozenset({"/health"})
 LOCAL_ORIGIN_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# CORS for browser clients (the MCP Inspector, web UIs) on allowed origins.
+CORS_ALLOW_HEADERS = (
+    b"authorization, content-type, accept, mcp-protocol-version, mcp-method, mcp-name, mcp-session-id, "
+    b"last-event-id, traceparent, tracestate"
+)
+CORS_EXPOSE_HEADERS = b"mcp-session-id, mcp-protocol-version, www-authenticate, retry-after"
 
 
 def origin_allowed(origin: str, allowed: Iterable[str]) -> bool:
@@ -112,12 +118,17 @@ class SecurityMiddleware:
         path = scope["path"]
         client = scope.get("client")
         client_id = client[0] if client else "unknown"
-        if path not in OPEN_PATHS:
-            origin = headers.get(b"origin")
-            if origin is not None and not origin_allowed(origin.decode("latin-1"), self.settings.allowed_origins):
+        origin = headers.get(b"origin")
+        if origin is not None and path not in OPEN_PATHS:
+            if not origin_allowed(origin.decode("latin-1"), self.settings.allowed_origins):
                 self.metrics.http_rejections.labels("origin").inc()
                 await send_json(send, 403, {"error": f"Origin {origin.decode('latin-1')!r} is not allowed"})
                 return
+            if scope["method"] == "OPTIONS":
+                await _preflight(send, origin)
+                return
+            send = _with_cors(send, origin)
+        if path not in OPEN_PATHS:
             if self.tokens:
                 token = self._bearer(headers.get(b"authorization"))
                 if token is None:
@@ -183,3 +194,28 @@ class SecurityMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+async def _preflight(send: Send, origin: bytes) -> None:
+    await send({"type": "http.response.start", "status": 204, "headers": [
+        (b"access-control-allow-origin", origin),
+        (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+        (b"access-control-allow-headers", CORS_ALLOW_HEADERS),
+        (b"access-control-max-age", b"600"),
+        (b"vary", b"Origin"),
+    ]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _with_cors(send: Send, origin: bytes) -> Send:
+    async def send_with_cors(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [
+                *message.get("headers", []),
+                (b"access-control-allow-origin", origin),
+                (b"access-control-expose-headers", CORS_EXPOSE_HEADERS),
+                (b"vary", b"Origin"),
+            ]}
+        await send(message)
+
+    return send_with_cors

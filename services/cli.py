@@ -79,7 +79,10 @@ def serve_command(name: str, host: str | None, port: int | None) -> int:
         return _fail(str(exc))
     settings = server.server_settings
     metrics_port = entry.metrics_port if settings.metrics_port is None else settings.metrics_port
-    return serve(server, host=host, port=port or settings.port or entry.port, metrics_port=metrics_port)
+    try:
+        return serve(server, host=host, port=port or settings.port or entry.port, metrics_port=metrics_port)
+    except SettingsError as exc:
+        return _fail(str(exc))
 
 
 # mcp-sse up -----------------------------------------------------------------------------------

@@ -141,3 +141,26 @@ def test_discovery_document_is_built_from_the_live_tools(demo):
     assert [tool["name"] for tool in document["tools"]] == list(server.tools)
     assert document["transports"] == {"streamable_http": "/mcp", "sse": "/sse", "rpc": "/rpc"}
     assert "2026-07-28" in document["protocolVersions"]
+
+
+def test_standard_otel_variables_turn_on_span_export():
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MCP_ENV_FILE": os.devnull,
+           "OTEL_TRACES_EXPORTER": "console", "OTEL_SERVICE_NAME": "demo-under-test"}
+    process = subprocess.Popen([sys.executable, "-m", "tests.libmcp.demo_service", str(port)], cwd=REPO_ROOT,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        rpc(url, "tools/call", {"name": "echo", "arguments": {"text": "traced"}}, headers={"traceparent": PARENT})
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=15)
+    assert '"name": "tools/call echo"' in output
+    assert TRACE_ID in output
+    assert "demo-under-test" in output

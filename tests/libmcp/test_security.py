@@ -119,3 +119,31 @@ def test_rate_limits_are_per_client_token(serve_service):
     assert rpc(url, "tools/call", call, headers={"Authorization": "Bearer a"}).status_code == 200
     assert rpc(url, "tools/call", call, headers={"Authorization": "Bearer a"}).status_code == 429
     assert rpc(url, "tools/call", call, headers={"Authorization": "Bearer b"}).status_code == 200
+
+
+def test_browser_preflight_from_an_allowed_origin_gets_cors_headers_without_a_token(serve_service):
+    url, _ = serve_service(service, auth_tokens=["t"])
+    response = httpx.options(f"{url}/mcp", headers={"Origin": "http://localhost:6274",
+                                                    "Access-Control-Request-Method": "POST"})
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "http://localhost:6274"
+    assert "mcp-protocol-version" in response.headers["access-control-allow-headers"]
+    assert "authorization" in response.headers["access-control-allow-headers"]
+
+
+def test_responses_to_allowed_origins_expose_the_mcp_headers(serve_service):
+    url, _ = serve_service(service, auth_tokens=["t"])
+    response = rpc(url, "ping", headers={"Origin": "http://localhost:6274", "Authorization": "Bearer t"})
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "http://localhost:6274"
+    assert "mcp-session-id" in response.headers["access-control-expose-headers"]
+    unauthorized = rpc(url, "ping", headers={"Origin": "http://localhost:6274"})
+    assert unauthorized.status_code == 401
+    assert unauthorized.headers["access-control-allow-origin"] == "http://localhost:6274"
+
+
+def test_preflight_from_a_foreign_origin_is_refused(serve_service):
+    url, _ = serve_service(service)
+    response = httpx.options(f"{url}/mcp", headers={"Origin": "https://evil.example.com"})
+    assert response.status_code == 403
+    assert "access-control-allow-origin" not in response.headers
