@@ -1,0 +1,1 @@
+"""The monitoring service: container logs, LogQL search, system metrics and PromQL queries."""

@@ -1,0 +1,229 @@
+"""The monitoring service: container logs, LogQL search, system metrics and PromQL queries."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
+from typing import Any
+
+from libmcp import CheckResult, Service, StartupContext, ToolContext, ToolError
+from services.monitoring import system_metrics
+from services.monitoring.docker_logs import DockerLogs, docker_address
+from services.monitoring.kube_logs import KubeLogs, detect_cluster
+from services.monitoring.loki import LokiClient
+from services.monitoring.models import (
+    ContainerLogs,
+    ContainerLogsArgs,
+    LogSearch,
+    MetricsQuery,
+    QueryMetricsArgs,
+    SearchLogsArgs,
+    SystemMetrics,
+)
+from services.monitoring.prometheus import PrometheusClient
+from services.monitoring.settings import MonitoringSettings
+from services.monitoring.timespec import TimeSpecError, parse_duration, parse_time, rfc3339
+
+VERSION = version("mcp-sse")
+
+NO_LOG_BACKEND = (
+    "get_container_logs needs Kubernetes (an in-cluster service account) or a Docker Engine socket "
+    "(DOCKER_HOST, or /var/run/docker.sock mounted read-only); neither is available here"
+)
+
+service = Service(
+    "monitoring",
+    version=VERSION,
+    title="Monitoring",
+    instructions=(
+        "Read container or pod logs (get_container_logs), search logs with LogQL (search_logs), "
+        "see CPU, memory, disk and network of this host or container (get_system_metrics), and "
+        "query Prometheus with PromQL (query_metrics, when configured). Results are capped."
+    ),
+    settings_class=MonitoringSettings,
+)
+
+
+@service.tool(title="Get container logs", read_only=True, idempotent=True, open_world=False)
+async def get_container_logs(args: ContainerLogsArgs, ctx: ToolContext) -> ContainerLogs:
+    """Return the newest log lines of a container, oldest first and newest last, with timestamps.
+
+    In Kubernetes `name` is a pod (and `container` one of its containers, needed when it has
+    several), read only in the allowed namespaces; under docker compose `name` is a container name
+    or ID and stdout and stderr lines are marked. At most `tail` lines (capped by
+    MONITORING_MAX_LOG_LINES) and MONITORING_MAX_LOG_BYTES bytes are returned; `truncated` says when
+    older lines or the end of a very long line were cut. Errors: unknown pod or container, a
+    namespace that is not allowed, or no log backend where the service runs.
+    """
+    since = _time("since", args.since) if args.since else None
+    backend: KubeLogs | DockerLogs | None = ctx.state.container_logs
+    if backend is None:
+        raise ToolError(ctx.state.container_logs_problem)
+    if isinstance(backend, KubeLogs):
+        return await backend.read(
+            args.name, namespace=args.namespace, container=args.container, tail=args.tail, since=since
+        )
+    if args.namespace is not None or args.container is not None:
+        raise ToolError(
+            f"namespace and container apply to Kubernetes pods; logs here come from {backend.describe()}"
+        )
+    return await backend.read(args.name, tail=args.tail, since=since)
+
+
+@service.tool(title="Search logs (LogQL)", read_only=True, idempotent=True, open_world=False)
+async def search_logs(args: SearchLogsArgs, ctx: ToolContext) -> LogSearch:
+    """Search logs in Loki with a LogQL log query and return the newest matching lines with their labels.
+
+    Lines come oldest first, newest last, each with its timestamp and stream labels; at most `limit`
+    lines (capped by MONITORING_MAX_LOG_LINES) and MONITORING_MAX_LOG_BYTES bytes. The range defaults
+    to the last hour. A malformed query returns Loki's parse error; metric queries (rate, count_over_time)
+    belong to query_metrics. Needs LOKI_URL.
+    """
+    loki: LokiClient | None = ctx.state.loki
+    if loki is None:
+        raise ToolError("search_logs needs LOKI_URL (the Loki base URL), which is not set for this service")
+    now = datetime.now(UTC)
+    end = _time("end", args.end, now) if args.end else now
+    start = _time("start", args.start, now) if args.start else end - timedelta(hours=1)
+    if start >= end:
+        raise ToolError(f"start ({rfc3339(start)}) must be before end ({rfc3339(end)})")
+    entries, truncated = await loki.query_range(args.query, start, end, args.limit)
+    return LogSearch(
+        query=args.query, start=rfc3339(start), end=rfc3339(end), entries=entries, truncated=truncated
+    )
+
+
+@service.tool(title="Get system metrics", read_only=True, idempotent=True, open_world=False)
+async def get_system_metrics(ctx: ToolContext) -> SystemMetrics:
+    """Return CPU, memory, load, disk and network figures of the host or container this service runs in.
+
+    In a container the cgroup v2 limits and usage (memory.max, memory.current, cpu.max, cpu.stat)
+    replace the host's memory total and CPU count; `scope` says which. CPU usage is sampled over
+    a quarter of a second. Network counters are totals since boot.
+    """
+    settings: MonitoringSettings = ctx.settings
+    return await asyncio.to_thread(system_metrics.collect, settings.platform.cgroup_root)
+
+
+@service.tool(
+    title="Query Prometheus (PromQL)",
+    read_only=True,
+    idempotent=True,
+    open_world=False,
+    enabled=lambda settings: bool(settings.prometheus_url),
+    enabled_when="PROMETHEUS_URL is set",
+)
+async def query_metrics(args: QueryMetricsArgs, ctx: ToolContext) -> MetricsQuery:
+    """Evaluate a PromQL expression in Prometheus: instant (now) without start/end, else over a range.
+
+    A range query uses `start` (default: 1h before `end`), `end` (default: now) and `step` (default:
+    about 100 points). Returns each series with its labels and samples; at most 200 series and
+    10,000 samples (`truncated` says when more exist). Prometheus errors such as bad_data (a
+    malformed expression) are returned as they come.
+    """
+    prometheus: PrometheusClient = ctx.state.prometheus
+    now = datetime.now(UTC)
+    if args.start is None and args.end is None:
+        if args.step is not None:
+            raise ToolError("step applies to range queries: give start and/or end too")
+        return await prometheus.instant(args.promql, now)
+    end = _time("end", args.end, now) if args.end else now
+    start = _time("start", args.start, now) if args.start else end - timedelta(hours=1)
+    try:
+        step = parse_duration(args.step) if args.step else None
+    except TimeSpecError as exc:
+        raise ToolError(f"step: {exc}") from None
+    return await prometheus.range(args.promql, start, end, step)
+
+
+# Backends ---------------------------------------------------------------------------------------
+
+
+@service.on_startup
+async def open_backends(ctx: StartupContext) -> None:
+    settings: MonitoringSettings = ctx.settings
+    state = ctx.state
+    state.container_logs, state.container_logs_problem = _container_logs_backend(settings)
+    state.loki = (
+        LokiClient(
+            settings.loki_url,
+            max_lines=settings.monitoring_max_log_lines,
+            max_bytes=settings.monitoring_max_log_bytes,
+        )
+        if settings.loki_url
+        else None
+    )
+    state.prometheus = PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None
+
+
+def _container_logs_backend(settings: MonitoringSettings) -> tuple[KubeLogs | DockerLogs | None, str]:
+    caps: dict[str, Any] = {
+        "max_lines": settings.monitoring_max_log_lines,
+        "max_bytes": settings.monitoring_max_log_bytes,
+    }
+    cluster = detect_cluster(settings.platform)
+    if cluster is not None:
+        try:
+            return KubeLogs(cluster, settings.monitoring_namespaces, **caps), ""
+        except RuntimeError as exc:
+            return None, f"get_container_logs cannot use Kubernetes: {exc}"
+    address = docker_address(settings.docker_host, settings.platform.docker_socket)
+    if address is None:
+        return None, NO_LOG_BACKEND
+    return DockerLogs(address, **caps), ""
+
+
+@service.on_shutdown
+async def close_backends(ctx: StartupContext) -> None:
+    state = ctx.state
+    backend = getattr(state, "container_logs", None)
+    if isinstance(backend, KubeLogs):
+        await asyncio.to_thread(backend.close)
+    elif isinstance(backend, DockerLogs):
+        await backend.aclose()
+    for client in (getattr(state, "loki", None), getattr(state, "prometheus", None)):
+        if client is not None:
+            await client.aclose()
+
+
+# Health -----------------------------------------------------------------------------------------
+
+
+@service.health_check("container_logs")
+async def container_logs_health(ctx: StartupContext) -> CheckResult:
+    backend: KubeLogs | DockerLogs | None = ctx.state.container_logs
+    if backend is None:
+        problem: str = ctx.state.container_logs_problem
+        return CheckResult("not_configured" if problem == NO_LOG_BACKEND else "down", problem)
+    return await _probe(backend.version, backend.describe())
+
+
+@service.health_check("loki")
+async def loki_health(ctx: StartupContext) -> CheckResult:
+    loki: LokiClient | None = ctx.state.loki
+    if loki is None:
+        return CheckResult("not_configured", "LOKI_URL is not set; search_logs is unavailable")
+    return await _probe(loki.ready, f"Loki at {loki.url}")
+
+
+@service.health_check("prometheus")
+async def prometheus_health(ctx: StartupContext) -> CheckResult:
+    prometheus: PrometheusClient | None = ctx.state.prometheus
+    if prometheus is None:
+        return CheckResult("not_configured", "PROMETHEUS_URL is not set; query_metrics is not listed")
+    return await _probe(prometheus.ready, f"Prometheus at {prometheus.url}")
+
+
+async def _probe(check: Any, name: str) -> CheckResult:
+    try:
+        return CheckResult("ok", await check())
+    except Exception as exc:
+        return CheckResult("down", f"{name}: {type(exc).__name__}: {exc}")
+
+
+def _time(field: str, value: str, now: datetime | None = None) -> datetime:
+    try:
+        return parse_time(value, now or datetime.now(UTC))
+    except TimeSpecError as exc:
+        raise ToolError(f"{field}: {exc}") from None
