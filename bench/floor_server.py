@@ -12,8 +12,11 @@ import sys
 import orjson
 import uvicorn
 
-_RESULT = {"content": [{"type": "text", "text": "{\n  \"ok\": true\n}"}], "structuredContent": {"ok": True},
-           "isError": False}
+_RESULT = {
+    "content": [{"type": "text", "text": '{\n  "ok": true\n}'}],
+    "structuredContent": {"ok": True},
+    "isError": False,
+}
 
 
 async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
@@ -36,8 +39,16 @@ async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
     else:
         request = orjson.loads(body)
         payload = orjson.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": _RESULT})
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 

@@ -36,10 +36,15 @@ class Connection:
             except OSError:
                 pass
 
-    async def request(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
-                      ) -> HttpResponse:
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> HttpResponse:
         assert self.reader is not None and self.writer is not None
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
+        lines = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            f"Content-Length: {len(body)}",
+        ]
         lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         status, response_headers = await self._read_head()
@@ -48,7 +53,7 @@ class Connection:
         return HttpResponse(status, payload)
 
     async def open_stream(self, path: str, headers: dict[str, str] | None = None) -> int:
-        """Send a GET whose response is a stream; returns the status, leaving the body to :meth:`read_line`."""
+        """Send a GET whose response is a stream; returns the status and leaves the body to read_event."""
         assert self.writer is not None
         lines = [f"GET {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Accept: text/event-stream"]
         lines += [f"{key}: {value}" for key, value in (headers or {}).items()]

@@ -28,8 +28,11 @@ class Result:
         return self.requests / self.seconds if self.seconds else 0.0
 
     def row(self) -> str:
-        return (f"| {self.label} | {self.concurrency} | {self.rps:,.0f} | {self.p50_ms:.2f} | {self.p95_ms:.2f} | "
-                f"{self.p99_ms:.2f} | {self.errors} |")
+        return (
+            f"| {self.label} | {self.concurrency} | {self.rps:,.0f} | {self.p50_ms:.2f} | "
+            f"{self.p95_ms:.2f} | "
+            f"{self.p99_ms:.2f} | {self.errors} |"
+        )
 
 
 HEADER = "| target | concurrency | req/s | p50 ms | p95 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|"
@@ -42,8 +45,15 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
-async def run_load(label: str, make_user: UserFactory, concurrency: int, *, seconds: float = 3.0,
-                   warmup_s: float = 0.5, max_requests: int = 200_000) -> Result:
+async def run_load(
+    label: str,
+    make_user: UserFactory,
+    concurrency: int,
+    *,
+    seconds: float = 3.0,
+    warmup_s: float = 0.5,
+    max_requests: int = 200_000,
+) -> Result:
     """Run ``concurrency`` users for ``warmup_s`` + ``seconds``; only the measured window counts."""
     users = [await make_user() for _ in range(concurrency)]
     latencies: list[float] = []
@@ -69,9 +79,16 @@ async def run_load(label: str, make_user: UserFactory, concurrency: int, *, seco
     for _, close in users:
         await close()
     ordered = sorted(latencies)
-    return Result(label, concurrency, len(ordered), errors, window,
-                  percentile(ordered, 0.50) * 1000, percentile(ordered, 0.95) * 1000,
-                  percentile(ordered, 0.99) * 1000)
+    return Result(
+        label,
+        concurrency,
+        len(ordered),
+        errors,
+        window,
+        percentile(ordered, 0.50) * 1000,
+        percentile(ordered, 0.95) * 1000,
+        percentile(ordered, 0.99) * 1000,
+    )
 
 
 def median(values: list[float]) -> float:

@@ -55,8 +55,9 @@ def free_port() -> int:
 def process(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
     """Run a server process and wait until it answers on ``port``."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MCP_ENV_FILE": os.devnull, **(env or {})}
-    child = subprocess.Popen(command, cwd=REPO_ROOT, env=full_env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -77,8 +78,12 @@ def process(command: list[str], port: int, env: dict[str, str] | None = None) ->
 
 
 def tool_call_body(counter: Iterator[int], tool: str, arguments: dict[str, Any]) -> bytes:
-    request = {"jsonrpc": "2.0", "id": next(counter), "method": "tools/call",
-               "params": {"name": tool, "arguments": arguments}}
+    request = {
+        "jsonrpc": "2.0",
+        "id": next(counter),
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments},
+    }
     return json.dumps(request).encode()
 
 
@@ -88,7 +93,9 @@ def post_user(port: int, path: str, tool: str, arguments: dict[str, Any]):
         counter = itertools.count(1)
 
         async def call() -> bool:
-            response = await connection.request("POST", path, tool_call_body(counter, tool, arguments), HEADERS)
+            response = await connection.request(
+                "POST", path, tool_call_body(counter, tool, arguments), HEADERS
+            )
             return response.status == 200 and b'"isError":false' in response.body.replace(b" ", b"")
 
         return call, connection.close
@@ -105,7 +112,9 @@ def sse_user(port: int, tool: str, arguments: dict[str, Any]):
         counter = itertools.count(1)
 
         async def call() -> bool:
-            response = await poster.request("POST", endpoint, tool_call_body(counter, tool, arguments), HEADERS)
+            response = await poster.request(
+                "POST", endpoint, tool_call_body(counter, tool, arguments), HEADERS
+            )
             if response.status != 202:
                 return False
             _, data = await stream.read_event()
@@ -120,13 +129,17 @@ def sse_user(port: int, tool: str, arguments: dict[str, Any]):
     return make
 
 
-async def measure(label: str, port: int, transports: list[str], tool: str, arguments: dict[str, Any],
-                  seconds: float) -> list[Result]:
+async def measure(
+    label: str, port: int, transports: list[str], tool: str, arguments: dict[str, Any], seconds: float
+) -> list[Result]:
     results = []
     for transport in transports:
         for concurrency in CONCURRENCY:
-            make = sse_user(port, tool, arguments) if transport == "sse" else post_user(
-                port, f"/{transport}", tool, arguments)
+            make = (
+                sse_user(port, tool, arguments)
+                if transport == "sse"
+                else post_user(port, f"/{transport}", tool, arguments)
+            )
             result = await run_load(f"{label} {tool} /{transport}", make, concurrency, seconds=seconds)
             print(result.row(), flush=True)
             results.append(result)
@@ -136,7 +149,9 @@ async def measure(label: str, port: int, transports: list[str], tool: str, argum
 def run(seconds: float) -> list[Result]:
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as root:
-        (Path(root) / "bench.txt").write_text(("0123456789abcdef" * 4 + "\n") * 63 + "x" * 4, encoding="utf-8")
+        (Path(root) / "bench.txt").write_text(
+            ("0123456789abcdef" * 4 + "\n") * 63 + "x" * 4, encoding="utf-8"
+        )
         read_args = {"path": "bench.txt"}
         print(HEADER, flush=True)
         port = free_port()
@@ -145,8 +160,9 @@ def run(seconds: float) -> list[Result]:
         port = free_port()
         fs_env = {"ALLOWED_PATHS": f"{root}:ro", "MCP_PORT": str(port), "MCP_METRICS_PORT": "0"}
         with process([sys.executable, "-m", "services.cli", "serve", "filesystem"], port, fs_env):
-            results += asyncio.run(measure("filesystem", port, ["mcp", "rpc", "sse"], "read_file", read_args,
-                                           seconds))
+            results += asyncio.run(
+                measure("filesystem", port, ["mcp", "rpc", "sse"], "read_file", read_args, seconds)
+            )
         port = free_port()
         with process([sys.executable, "-m", "bench.floor_server", str(port)], port):
             results += asyncio.run(measure("floor", port, ["mcp"], "noop", {}, seconds))
@@ -160,19 +176,26 @@ def run(seconds: float) -> list[Result]:
 def summarize(results: list[Result]) -> list[str]:
     by_label = {(result.label, result.concurrency): result for result in results}
     lines = []
-    pairs = (("libmcp noop /mcp", "sdk noop /mcp"), ("filesystem read_file /mcp", "sdk read_file /mcp"),
-             ("libmcp noop /mcp", "floor noop /mcp"))
+    pairs = (
+        ("libmcp noop /mcp", "sdk noop /mcp"),
+        ("filesystem read_file /mcp", "sdk read_file /mcp"),
+        ("libmcp noop /mcp", "floor noop /mcp"),
+    )
     for ours, reference in pairs:
         for concurrency in CONCURRENCY:
             mine, theirs = by_label.get((ours, concurrency)), by_label.get((reference, concurrency))
             if mine and theirs and theirs.rps:
-                lines.append(f"{ours} vs {reference} at c={concurrency}: {mine.rps / theirs.rps:.2f}x throughput, "
-                             f"p99 {mine.p99_ms:.2f} ms vs {theirs.p99_ms:.2f} ms")
+                lines.append(
+                    f"{ours} vs {reference} at c={concurrency}: {mine.rps / theirs.rps:.2f}x throughput, "
+                    f"p99 {mine.p99_ms:.2f} ms vs {theirs.p99_ms:.2f} ms"
+                )
     return lines
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=2.5, help="measured seconds per cell")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     args = parser.parse_args()
@@ -181,7 +204,9 @@ def main() -> None:
     for line in summarize(results):
         print(line)
     if args.json:
-        args.json.write_text(json.dumps([asdict(result) | {"rps": result.rps} for result in results], indent=2))
+        args.json.write_text(
+            json.dumps([asdict(result) | {"rps": result.rps} for result in results], indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -89,16 +89,39 @@ def create_app(server: Server) -> FastAPI:
         return json_response(describe(server))
 
     jsonrpc = {"requestBody": _JSONRPC_BODY}
-    app.add_api_route("/mcp", streamable.handle_post, methods=["POST"], openapi_extra=jsonrpc,
-                      summary="Streamable HTTP (2025-03-26 .. 2026-07-28)")
+    app.add_api_route(
+        "/mcp",
+        streamable.handle_post,
+        methods=["POST"],
+        openapi_extra=jsonrpc,
+        summary="Streamable HTTP (2025-03-26 .. 2026-07-28)",
+    )
     for method in ("GET", "DELETE"):
-        app.add_api_route("/mcp", streamable.handle_get_or_delete, methods=[method],
-                          summary="Not available in stateless mode (405)", operation_id=f"mcp_{method.lower()}")
-    app.add_api_route("/rpc", rpc.handle_post, methods=["POST"], openapi_extra=jsonrpc, summary="Plain JSON-RPC 2.0")
-    app.add_api_route("/sse", sse.handle_stream, methods=["GET"], summary="Legacy HTTP+SSE stream (2024-11-05)",
-                      include_in_schema=False)
-    app.add_api_route("/messages", sse.handle_message, methods=["POST"], openapi_extra=jsonrpc,
-                      summary="Legacy HTTP+SSE message endpoint", include_in_schema=False)
+        app.add_api_route(
+            "/mcp",
+            streamable.handle_get_or_delete,
+            methods=[method],
+            summary="Not available in stateless mode (405)",
+            operation_id=f"mcp_{method.lower()}",
+        )
+    app.add_api_route(
+        "/rpc", rpc.handle_post, methods=["POST"], openapi_extra=jsonrpc, summary="Plain JSON-RPC 2.0"
+    )
+    app.add_api_route(
+        "/sse",
+        sse.handle_stream,
+        methods=["GET"],
+        summary="Legacy HTTP+SSE stream (2024-11-05)",
+        include_in_schema=False,
+    )
+    app.add_api_route(
+        "/messages",
+        sse.handle_message,
+        methods=["POST"],
+        openapi_extra=jsonrpc,
+        summary="Legacy HTTP+SSE message endpoint",
+        include_in_schema=False,
+    )
     app.add_api_route("/health", health, methods=["GET"], summary="Liveness and backend health")
     app.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics")
     app.add_api_route("/.well-known/mcp", discovery, methods=["GET"], summary="Service description and tools")
@@ -125,7 +148,7 @@ class TransportRouter:
     routing and dependency resolution, which cost more than the whole JSON-RPC dispatch.
     """
 
-    def __init__(self, app: ASGIApp, routes: dict[tuple[str, str], Endpoint]) -> None:
+    def __init__(self, app: ASGIApp, routes: Mapping[tuple[str, str], Endpoint]) -> None:
         self.app = app
         self.routes = routes
 

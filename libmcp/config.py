@@ -118,7 +118,9 @@ def load_settings(
 ) -> S:
     """Build one settings object from the environment (first) and the env file (second)."""
     source = dict(env_file_values or {})
-    source.update({key.upper(): value for key, value in (environ if environ is not None else os.environ).items()})
+    source.update(
+        {key.upper(): value for key, value in (environ if environ is not None else os.environ).items()}
+    )
     wanted = variable_names(settings_class)
     prefix = str(settings_class.model_config.get("env_prefix", "")).upper()
     values = {key[len(prefix) :].lower(): value for key, value in source.items() if key in wanted}
@@ -155,6 +157,8 @@ def check_unknown(
     )
     if unknown_in_file:
         raise SettingsError(f"unknown setting(s) in {env_file}: {', '.join(unknown_in_file)}")
-    unknown_in_env = sorted(key for key in environ if key.upper().startswith("MCP_") and key.upper() not in known)
+    unknown_in_env = sorted(
+        key for key in environ if key.upper().startswith("MCP_") and key.upper() not in known
+    )
     if unknown_in_env:
         raise SettingsError(f"unknown setting(s) in the environment: {', '.join(unknown_in_env)}")

@@ -55,7 +55,9 @@ class Metrics:
             buckets=TOOL_DURATION_BUCKETS,
             registry=self.registry,
         )
-        self.sse_sessions = Gauge("mcp_sse_sessions_open", "Open legacy SSE sessions.", registry=self.registry)
+        self.sse_sessions = Gauge(
+            "mcp_sse_sessions_open", "Open legacy SSE sessions.", registry=self.registry
+        )
         self.in_flight = Gauge("mcp_tool_calls_in_flight", "Tool calls running now.", registry=self.registry)
         self.info = Gauge("mcp_service_info", "Service identity.", ["service"], registry=self.registry)
         self.info.labels(**labels).set(1)
@@ -188,8 +190,9 @@ def configure_tracing(service: str, version: str) -> bool:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
-    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", f"mcp-{service}"),
-                                "service.version": version})
+    resource = Resource.create(
+        {"service.name": os.environ.get("OTEL_SERVICE_NAME", f"mcp-{service}"), "service.version": version}
+    )
     provider = TracerProvider(resource=resource)
     exporter: SpanExporter
     if exporter_name == "console":
@@ -199,8 +202,9 @@ def configure_tracing(service: str, version: str) -> bool:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         except ImportError:
             raise SettingsError(
-                "OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_TRACES_EXPORTER ask for OTLP export, but the exporter is not "
-                "installed: pip install 'mcp-sse[otlp]' (or unset them, or OTEL_TRACES_EXPORTER=console)"
+                "OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_TRACES_EXPORTER ask for OTLP export, but the exporter "
+                "is not installed: pip install 'mcp-sse[otlp]' (or unset them, or use "
+                "OTEL_TRACES_EXPORTER=console)"
             ) from None
         exporter = OTLPSpanExporter()
     provider.add_span_processor(BatchSpanProcessor(exporter))

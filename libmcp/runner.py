@@ -105,4 +105,3 @@ def serve(server: Server, *, host: str | None = None, port: int, metrics_port: i
     if not uvicorn_server.started:
         return 1
     return 0
-

@@ -197,25 +197,34 @@ class SecurityMiddleware:
 
 
 async def _preflight(send: Send, origin: bytes) -> None:
-    await send({"type": "http.response.start", "status": 204, "headers": [
-        (b"access-control-allow-origin", origin),
-        (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
-        (b"access-control-allow-headers", CORS_ALLOW_HEADERS),
-        (b"access-control-max-age", b"600"),
-        (b"vary", b"Origin"),
-    ]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 204,
+            "headers": [
+                (b"access-control-allow-origin", origin),
+                (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+                (b"access-control-allow-headers", CORS_ALLOW_HEADERS),
+                (b"access-control-max-age", b"600"),
+                (b"vary", b"Origin"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": b""})
 
 
 def _with_cors(send: Send, origin: bytes) -> Send:
     async def send_with_cors(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message = {**message, "headers": [
-                *message.get("headers", []),
-                (b"access-control-allow-origin", origin),
-                (b"access-control-expose-headers", CORS_EXPOSE_HEADERS),
-                (b"vary", b"Origin"),
-            ]}
+            message = {
+                **message,
+                "headers": [
+                    *message.get("headers", []),
+                    (b"access-control-allow-origin", origin),
+                    (b"access-control-expose-headers", CORS_EXPOSE_HEADERS),
+                    (b"vary", b"Origin"),
+                ],
+            }
         await send(message)
 
     return send_with_cors

@@ -23,7 +23,15 @@ from libmcp import protocol
 from libmcp.config import ServerSettings, ServiceSettings
 from libmcp.observability import Metrics, ToolCallRecord, tool_span
 from libmcp.protocol import Message, RpcError
-from libmcp.tools import Tool, ToolContext, ToolError, ToolFunction, build_tool, describe_validation_error, text_of
+from libmcp.tools import (
+    Tool,
+    ToolContext,
+    ToolError,
+    ToolFunction,
+    build_tool,
+    describe_validation_error,
+    text_of,
+)
 
 logger = logging.getLogger("libmcp.server")
 
@@ -317,7 +325,9 @@ class Server:
             return _error_result(exc.message)
         except TimeoutError:
             record.outcome = "timeout"
-            return _error_result(f"Tool {tool.name} timed out after {self.server_settings.tool_timeout_s:g} s")
+            return _error_result(
+                f"Tool {tool.name} timed out after {self.server_settings.tool_timeout_s:g} s"
+            )
         except asyncio.CancelledError:
             record.outcome = "cancelled"
             raise
@@ -325,10 +335,14 @@ class Server:
             record.outcome = "internal_error"
             record.error_type = type(exc).__name__
             logger.exception("tool %s failed (request %s)", tool.name, info.request_id)
-            raise RpcError(protocol.INTERNAL_ERROR, "Internal error", {"requestId": info.request_id}) from None
+            raise RpcError(
+                protocol.INTERNAL_ERROR, "Internal error", {"requestId": info.request_id}
+            ) from None
         if not isinstance(output, tool.output_model):
             record.outcome = "internal_error"
-            logger.error("tool %s returned %s, not %s", tool.name, type(output).__name__, tool.output_model.__name__)
+            logger.error(
+                "tool %s returned %s, not %s", tool.name, type(output).__name__, tool.output_model.__name__
+            )
             raise RpcError(protocol.INTERNAL_ERROR, "Internal error", {"requestId": info.request_id})
         record.outcome = "ok"
         return {

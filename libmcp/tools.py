@@ -151,7 +151,9 @@ def build_tool(
         elif isinstance(hint, type) and issubclass(hint, BaseModel) and not takes_input:
             input_model, takes_input = hint, True
         else:
-            raise TypeError(f"tool {function.__name__}: parameter {parameter.name!r} must be a model or ToolContext")
+            raise TypeError(
+                f"tool {function.__name__}: parameter {parameter.name!r} must be a model or ToolContext"
+            )
     tool_name = name or function.__name__
     if not tool_name.replace("_", "").isalnum() or not tool_name.islower() or len(tool_name) > 48:
         raise ValueError(f"tool name {tool_name!r} must be short snake_case (48 characters at most)")

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,7 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tools_cmd = commands.add_parser("tools", help="list the tools of a running service")
     tools_cmd.add_argument("url")
-    tools_cmd.add_argument("--token", default=os.environ.get("MCP_TOKEN"), help="bearer token (or $MCP_TOKEN)")
+    tools_cmd.add_argument(
+        "--token", default=os.environ.get("MCP_TOKEN"), help="bearer token (or $MCP_TOKEN)"
+    )
 
     call_cmd = commands.add_parser("call", help="call a tool of a running service")
     call_cmd.add_argument("url")
@@ -115,7 +116,10 @@ def up_command(names: Sequence[str]) -> int:
             importlib.import_module(entry.module)
             cleanup = _prepare_local(entry, env)
         except ImportError as exc:
-            print(f"mcp-sse: {entry.name} not started: install its extra mcp-sse[{entry.extra}] ({exc})", file=sys.stderr)
+            print(
+                f"mcp-sse: {entry.name} not started: install its extra mcp-sse[{entry.extra}] ({exc})",
+                file=sys.stderr,
+            )
             continue
         except Exception as exc:
             print(f"mcp-sse: {entry.name} not started: {exc}", file=sys.stderr)
@@ -126,8 +130,10 @@ def up_command(names: Sequence[str]) -> int:
             [sys.executable, "-m", "services.cli", "serve", entry.name], env=env, start_new_session=True
         )
         port = env.get("MCP_PORT") or entry.port
-        print(f"mcp-sse: {entry.name} starting on http://{env['MCP_HOST']}:{port} (/sse, /mcp, /rpc)",
-              file=sys.stderr)
+        print(
+            f"mcp-sse: {entry.name} starting on http://{env['MCP_HOST']}:{port} (/sse, /mcp, /rpc)",
+            file=sys.stderr,
+        )
     if not children:
         return _fail("no service could start", 1)
     try:

@@ -82,8 +82,9 @@ def _selected(options: ConfigOptions) -> list[ServiceEntry]:
 
 
 def _url(entry: ServiceEntry, options: ConfigOptions) -> str:
-    base = service_url(entry, options.target, base_url=options.base_url, namespace=options.namespace,
-                       release=options.release)
+    base = service_url(
+        entry, options.target, base_url=options.base_url, namespace=options.namespace, release=options.release
+    )
     return base + endpoint_path(options.transport)
 
 
@@ -103,7 +104,9 @@ def litellm_config(options: ConfigOptions) -> dict[str, Any]:
     return {"mcp_servers": servers}
 
 
-def openwebui_connections(options: ConfigOptions, environ: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def openwebui_connections(
+    options: ConfigOptions, environ: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Open WebUI's ``TOOL_SERVER_CONNECTIONS``: one native MCP (Streamable HTTP) connection per service.
 
     Open WebUI cannot read a token from its own environment per connection, so with ``auth_env`` the
@@ -124,8 +127,11 @@ def openwebui_connections(options: ConfigOptions, environ: dict[str, str] | None
             "auth_type": "bearer" if key else "none",
             "key": key,
             "config": {"enable": True},
-            "info": {"id": f"mcp-sse-{entry.name}", "name": f"mcp-sse {entry.name}",
-                     "description": entry.description},
+            "info": {
+                "id": f"mcp-sse-{entry.name}",
+                "name": f"mcp-sse {entry.name}",
+                "description": entry.description,
+            },
         }
         for entry in _selected(options)
     ]
@@ -152,8 +158,9 @@ def discover_one(url: str, token: str | None, timeout: float = 3.0) -> Discovere
         body = health.json()
     except (httpx.HTTPError, ValueError) as exc:
         return Discovered(base, "down", detail=type(exc).__name__)
-    found = Discovered(base, str(body.get("status", "?")), str(body.get("service", "?")),
-                       str(body.get("version", "?")))
+    found = Discovered(
+        base, str(body.get("status", "?")), str(body.get("service", "?")), str(body.get("version", "?"))
+    )
     down = {name: check for name, check in body.get("checks", {}).items() if check.get("status") == "down"}
     found.detail = "; ".join(f"{name}: {check.get('detail', '')}" for name, check in down.items())
     try:
@@ -180,11 +187,21 @@ def discover(urls: Sequence[str], token: str | None, names: Sequence[str] = ()) 
 def format_discovered(found: Sequence[Discovered]) -> str:
     rows = [("SERVICE", "URL", "STATUS", "VERSION", "TOOLS", "DETAIL")]
     for item in found:
-        rows.append((item.service, item.url, item.status, item.version,
-                     ",".join(item.tools) if item.tools else "-", item.detail))
+        rows.append(
+            (
+                item.service,
+                item.url,
+                item.status,
+                item.version,
+                ",".join(item.tools) if item.tools else "-",
+                item.detail,
+            )
+        )
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
-    lines = ["  ".join(cell.ljust(widths[index]) for index, cell in enumerate(row[:-1])) + "  " + row[-1]
-             for row in rows]
+    lines = [
+        "  ".join(cell.ljust(widths[index]) for index, cell in enumerate(row[:-1])) + "  " + row[-1]
+        for row in rows
+    ]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -193,21 +210,32 @@ def format_discovered(found: Sequence[Discovered]) -> str:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     discover_cmd = commands.add_parser("discover", help="show which services are up, their tools and health")
-    discover_cmd.add_argument("urls", nargs="*", help="service base URLs (default: the registry's local ports)")
-    discover_cmd.add_argument("--token", default=os.environ.get("MCP_TOKEN"), help="bearer token (or $MCP_TOKEN)")
+    discover_cmd.add_argument(
+        "urls", nargs="*", help="service base URLs (default: the registry's local ports)"
+    )
+    discover_cmd.add_argument(
+        "--token", default=os.environ.get("MCP_TOKEN"), help="bearer token (or $MCP_TOKEN)"
+    )
     discover_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     config_cmd = commands.add_parser("config", help="print a ready client configuration")
     config_cmd.add_argument("client", choices=("litellm", "openwebui"))
-    config_cmd.add_argument("--target", choices=TARGETS, default="local",
-                            help="local runner, docker compose (litellm-net) or the Helm chart")
+    config_cmd.add_argument(
+        "--target",
+        choices=TARGETS,
+        default="local",
+        help="local runner, docker compose (litellm-net) or the Helm chart",
+    )
     config_cmd.add_argument("--transport", choices=("http", "sse"), default="http", help="LiteLLM transport")
-    config_cmd.add_argument("--base-url", help="override the host, e.g. http://10.0.0.5 or http://{container}:{port}")
+    config_cmd.add_argument(
+        "--base-url", help="override the host, e.g. http://10.0.0.5 or http://{container}:{port}"
+    )
     config_cmd.add_argument("--auth-env", help="environment variable holding the bearer token")
     config_cmd.add_argument("--namespace", default="default", help="chart target: the release namespace")
     config_cmd.add_argument("--release", default=CHART_NAME, help="chart target: the Helm release name")
-    config_cmd.add_argument("--service", action="append", default=[], dest="services",
-                            help="limit to this service (repeatable)")
+    config_cmd.add_argument(
+        "--service", action="append", default=[], dest="services", help="limit to this service (repeatable)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -225,9 +253,15 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             print(f"mcp-sse: unknown service(s): {', '.join(unknown)}", file=sys.stderr)
             return 2
-        options = ConfigOptions(target=args.target, transport=args.transport, base_url=args.base_url,
-                                auth_env=args.auth_env, namespace=args.namespace, release=args.release,
-                                services=tuple(args.services))
+        options = ConfigOptions(
+            target=args.target,
+            transport=args.transport,
+            base_url=args.base_url,
+            auth_env=args.auth_env,
+            namespace=args.namespace,
+            release=args.release,
+            services=tuple(args.services),
+        )
         try:
             if args.client == "litellm":
                 print(yaml.safe_dump(litellm_config(options), sort_keys=False), end="")

@@ -24,8 +24,11 @@ def test_every_route_of_the_running_app_is_documented(serve_service):
 
 
 def test_every_error_code_is_documented():
-    codes = [value for name, value in vars(protocol).items() if name.isupper() and isinstance(value, int)
-             and value < -32000]
+    codes = [
+        value
+        for name, value in vars(protocol).items()
+        if name.isupper() and isinstance(value, int) and value < -32000
+    ]
     assert len(codes) >= 8
     for code in codes:
         if code == protocol.MISSING_REQUIRED_CLIENT_CAPABILITY:
@@ -34,9 +37,17 @@ def test_every_error_code_is_documented():
 
 
 def test_every_http_status_the_guards_send_is_documented():
-    sources = "".join((REPO_ROOT / "libmcp" / name).read_text() for name in
-                      ("security.py", "app.py", "transports/_http.py", "transports/sse.py",
-                       "transports/streamable_http.py", "transports/rpc.py"))
+    sources = "".join(
+        (REPO_ROOT / "libmcp" / name).read_text()
+        for name in (
+            "security.py",
+            "app.py",
+            "transports/_http.py",
+            "transports/sse.py",
+            "transports/streamable_http.py",
+            "transports/rpc.py",
+        )
+    )
     statuses = {int(code) for code in re.findall(r"\b(4\d\d|503)\b", sources)}
     assert {401, 403, 413, 429, 503} <= statuses
     for status in statuses:

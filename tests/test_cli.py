@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 
 import httpx
 import pytest
@@ -19,10 +19,18 @@ from tests.support.servers import REPO_ROOT, ServiceProcess, free_port
 TOKEN = "cli-token"
 
 
-def mcp_sse(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def mcp_sse(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MCP_ENV_FILE": os.devnull, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=REPO_ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        cwd=REPO_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,14 +91,29 @@ def test_discover_table_names_each_service(filesystem):
     assert row.split()[:3] == ["filesystem", filesystem.url, "ok"]
 
 
-@pytest.mark.parametrize(("target", "transport", "url"), [
-    ("local", "http", "http://127.0.0.1:8003/mcp"),
-    ("compose", "sse", "http://mcp-filesystem:8003/sse"),
-    ("chart", "http", "http://mcp-sse-filesystem.ai.svc.cluster.local:8003/mcp"),
-])
+@pytest.mark.parametrize(
+    ("target", "transport", "url"),
+    [
+        ("local", "http", "http://127.0.0.1:8003/mcp"),
+        ("compose", "sse", "http://mcp-filesystem:8003/sse"),
+        ("chart", "http", "http://mcp-sse-filesystem.ai.svc.cluster.local:8003/mcp"),
+    ],
+)
 def test_litellm_config_for_each_target(target, transport, url):
-    result = mcp_sse("config", "litellm", "--target", target, "--transport", transport, "--namespace", "ai",
-                     "--auth-env", "MCP_TOKEN", "--service", "filesystem")
+    result = mcp_sse(
+        "config",
+        "litellm",
+        "--target",
+        target,
+        "--transport",
+        transport,
+        "--namespace",
+        "ai",
+        "--auth-env",
+        "MCP_TOKEN",
+        "--service",
+        "filesystem",
+    )
     assert result.returncode == 0, result.stderr
     server = yaml.safe_load(result.stdout)["mcp_servers"]["filesystem"]
     assert server["url"] == url
@@ -101,8 +124,10 @@ def test_litellm_config_for_each_target(target, transport, url):
 
 def test_chart_release_names_follow_the_chart_helper():
     result = mcp_sse("config", "litellm", "--target", "chart", "--release", "tools", "--service", "github")
-    assert yaml.safe_load(result.stdout)["mcp_servers"]["github"]["url"] == \
-        "http://tools-mcp-sse-github.default.svc.cluster.local:8004/mcp"
+    assert (
+        yaml.safe_load(result.stdout)["mcp_servers"]["github"]["url"]
+        == "http://tools-mcp-sse-github.default.svc.cluster.local:8004/mcp"
+    )
 
 
 def test_openwebui_connections_carry_the_token_from_the_named_variable():
@@ -110,7 +135,8 @@ def test_openwebui_connections_carry_the_token_from_the_named_variable():
     assert result.returncode == 0, result.stderr
     connections = json.loads(result.stdout)
     assert [connection["url"] for connection in connections] == [
-        f"http://127.0.0.1:{port}/mcp" for port in (8001, 8002, 8003, 8004, 8005)]
+        f"http://127.0.0.1:{port}/mcp" for port in (8001, 8002, 8003, 8004, 8005)
+    ]
     assert {connection["type"] for connection in connections} == {"mcp"}
     assert {connection["key"] for connection in connections} == {"t0k"}
 
@@ -123,26 +149,39 @@ def test_openwebui_config_refuses_an_unset_token_variable():
 
 def test_up_keeps_running_when_one_service_cannot_start_and_stops_cleanly(tmp_path):
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MCP_ENV_FILE": os.devnull, "MCP_PORT": str(port),
-           "MCP_METRICS_PORT": "0", "ALLOWED_PATHS": f"{tmp_path}:rw", "FETCH_ALLOW_PRIVATE": "false"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "MCP_ENV_FILE": os.devnull,
+        "MCP_PORT": str(port),
+        "MCP_METRICS_PORT": "0",
+        "ALLOWED_PATHS": f"{tmp_path}:rw",
+    }
     # Both services are told to use the same port: exactly one of them can bind it.
-    runner = subprocess.Popen([sys.executable, "-m", "services.cli", "up", "filesystem", "fetch"], cwd=REPO_ROOT,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "services.cli", "up", "filesystem", "fetch"]
+    runner = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reported = threading.Event()
+
+    def read_stderr() -> None:
+        assert runner.stderr is not None
+        for line in runner.stderr:
+            lines.append(line)
+            if "the others keep running" in line:
+                reported.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 60
-        healthy = None
-        while time.monotonic() < deadline and healthy is None:
-            try:
-                healthy = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        assert healthy is not None and healthy["status"] == "ok"
-        time.sleep(3)
+        assert reported.wait(timeout=120), "".join(lines)
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
+        assert health["status"] == "ok"
         assert runner.poll() is None, "the runner must keep going while one service is up"
         runner.send_signal(signal.SIGINT)
-        _, stderr = runner.communicate(timeout=60)
+        runner.wait(timeout=60)
     finally:
         if runner.poll() is None:
             runner.kill()
+    reader.join(timeout=10)
     assert runner.returncode == 0
-    assert re.search(r"(filesystem|fetch) exited with code [1-9]\d*; the others keep running", stderr), stderr
+    assert re.search(r"(filesystem|fetch) exited with code [1-9]\d*; the others keep running", "".join(lines))

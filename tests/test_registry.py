@@ -43,7 +43,9 @@ def test_registry_defaults_are_the_settings_defaults(entry):
             assert not default, f"{var.name}: registry says unset, settings default is {default!r}"
         else:
             parsed = getattr(settings_class.model_validate({field: var.default}), field)
-            assert parsed == default, f"{var.name}: registry {var.default!r} parses to {parsed!r}, not {default!r}"
+            assert parsed == default, (
+                f"{var.name}: registry {var.default!r} parses to {parsed!r}, not {default!r}"
+            )
 
 
 def test_common_variables_are_the_server_settings():

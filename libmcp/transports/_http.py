@@ -14,10 +14,14 @@ from libmcp.server import CallInfo, Era, Server
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(protocol.dumps(payload), status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        protocol.dumps(payload), status_code=status, media_type="application/json", headers=headers
+    )
 
 
-def call_info(request: Request, transport: str, era: Era, version: str, session_id: str | None = None) -> CallInfo:
+def call_info(
+    request: Request, transport: str, era: Era, version: str, session_id: str | None = None
+) -> CallInfo:
     return CallInfo(
         transport=transport,
         era=era,
@@ -28,7 +32,9 @@ def call_info(request: Request, transport: str, era: Era, version: str, session_
     )
 
 
-def rate_limit(server: Server, limiter: RateLimiter, messages: list[Message], client_id: str) -> Response | None:
+def rate_limit(
+    server: Server, limiter: RateLimiter, messages: list[Message], client_id: str
+) -> Response | None:
     """A 429 response when the batch holds a tool call the client has no budget for, else ``None``."""
     for message in messages:
         if message.method == "tools/call" and message.is_request:
@@ -36,7 +42,9 @@ def rate_limit(server: Server, limiter: RateLimiter, messages: list[Message], cl
             if wait:
                 server.metrics.http_rejections.labels("rate_limit").inc()
                 error = protocol.RpcError(
-                    protocol.INVALID_REQUEST, f"Rate limit exceeded: retry after {wait} s", {"retryAfter": wait}
+                    protocol.INVALID_REQUEST,
+                    f"Rate limit exceeded: retry after {wait} s",
+                    {"retryAfter": wait},
                 )
                 return json_response(
                     protocol.error_response(message.id, error), status=429, headers={"Retry-After": str(wait)}

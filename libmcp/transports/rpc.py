@@ -24,8 +24,8 @@ class RpcTransport:
             return json_response(protocol.error_response(None, error), 400)
         batch = body if isinstance(body, list) else [body]
         if not batch:
-            error = RpcError(protocol.INVALID_REQUEST, "Invalid request: empty batch")
-            return json_response(protocol.error_response(None, error), 400)
+            refusal = RpcError(protocol.INVALID_REQUEST, "Invalid request: empty batch")
+            return json_response(protocol.error_response(None, refusal), 400)
         info = call_info(request, "rpc", "rpc", protocol.LATEST_HANDSHAKE_VERSION)
         limited = rate_limit(self.server, self.limiter, decode_batch(batch), info.client_id)
         if limited is not None:

@@ -57,7 +57,9 @@ class SseTransport:
         self.sessions: dict[str, SseSession] = {}
 
     async def handle_stream(self, request: Request) -> Response:
-        session = SseSession(id=uuid.uuid4().hex, client_id=request.scope.get("state", {}).get("client_id", ""))
+        session = SseSession(
+            id=uuid.uuid4().hex, client_id=request.scope.get("state", {}).get("client_id", "")
+        )
         endpoint = f"{request.scope.get('root_path', '')}/messages?session_id={session.id}"
         return _EventStream(self, session, endpoint)
 
@@ -96,7 +98,9 @@ class SseTransport:
         if not message.is_request:
             return
         if message.method == "initialize":
-            session.protocol_version = protocol.negotiate_handshake_version(message.params.get("protocolVersion"))
+            session.protocol_version = protocol.negotiate_handshake_version(
+                message.params.get("protocolVersion")
+            )
         info = call_info(request, "sse", "handshake", session.protocol_version, session.id)
         info.client_id = session.client_id
         self._spawn(session, message.id, self._answer(session, message, info))
@@ -141,8 +145,11 @@ class _EventStream(Response):
         try:
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             await send(
-                {"type": "http.response.body", "body": f"event: endpoint\ndata: {self.endpoint}\n\n".encode(),
-                 "more_body": True}
+                {
+                    "type": "http.response.body",
+                    "body": f"event: endpoint\ndata: {self.endpoint}\n\n".encode(),
+                    "more_body": True,
+                }
             )
             writer = asyncio.get_running_loop().create_task(self._write(send))
             watcher = asyncio.get_running_loop().create_task(_wait_for_disconnect(receive))

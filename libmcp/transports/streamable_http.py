@@ -50,12 +50,16 @@ class StreamableHttpTransport:
         if isinstance(body, list):
             return await self._batch(request, body, version_header)
         if not isinstance(body, dict):
-            return self._error(None, RpcError(protocol.INVALID_REQUEST, "Invalid request: expected an object"), 400)
+            return self._error(
+                None, RpcError(protocol.INVALID_REQUEST, "Invalid request: expected an object"), 400
+            )
         params = body.get("params")
         envelope = isinstance(params, dict) and protocol.is_modern_envelope(params)
         known = protocol.HANDSHAKE_VERSIONS + protocol.MODERN_VERSIONS
         if version_header is not None and version_header not in known and not envelope:
-            return self._modern_error(protocol.request_id_of(body), protocol.unsupported_version_error(version_header))
+            return self._modern_error(
+                protocol.request_id_of(body), protocol.unsupported_version_error(version_header)
+            )
         if (
             version_header in protocol.MODERN_VERSIONS
             or (version_header is None and envelope)
@@ -92,8 +96,10 @@ class StreamableHttpTransport:
     async def _batch(self, request: Request, batch: list[Any], version_header: str | None) -> Response:
         version = version_header or protocol.DEFAULT_HTTP_VERSION
         if version not in protocol.HANDSHAKE_VERSIONS or version >= protocol.BATCHES_REMOVED_IN:
-            error = RpcError(protocol.INVALID_REQUEST, f"Invalid request: protocol revision {version} has no batches")
-            return self._error(None, error, 400)
+            refusal = RpcError(
+                protocol.INVALID_REQUEST, f"Invalid request: protocol revision {version} has no batches"
+            )
+            return self._error(None, refusal, 400)
         if not batch:
             return self._error(None, RpcError(protocol.INVALID_REQUEST, "Invalid request: empty batch"), 400)
         info = call_info(request, "mcp", "handshake", version)
@@ -118,7 +124,9 @@ class StreamableHttpTransport:
         try:
             message = protocol.to_message(body)
             if message.is_response:
-                raise RpcError(protocol.INVALID_REQUEST, "Invalid request: expected a request, not a response")
+                raise RpcError(
+                    protocol.INVALID_REQUEST, "Invalid request: expected a request, not a response"
+                )
             version = self._check_envelope(request, message.method or "", message.params)
         except RpcError as error:
             return self._modern_error(request_id, error)
@@ -128,8 +136,8 @@ class StreamableHttpTransport:
             return limited
         response = await self.server.handle(message, info)
         assert response is not None
-        error = response.get("error")
-        status = protocol.MODERN_ERROR_HTTP_STATUS.get(error["code"], 200) if error else 200
+        failure = response.get("error")
+        status = protocol.MODERN_ERROR_HTTP_STATUS.get(failure["code"], 200) if failure else 200
         return json_response(response, status)
 
     def _check_envelope(self, request: Request, method: str, params: dict[str, Any]) -> str:
@@ -139,7 +147,8 @@ class StreamableHttpTransport:
         if not isinstance(meta, dict):
             raise RpcError(
                 protocol.INVALID_PARAMS,
-                f"Invalid params: params._meta must be an object carrying {required[0]!r} and {required[1]!r}",
+                f"Invalid params: params._meta must be an object carrying {required[0]!r} "
+                f"and {required[1]!r}",
             )
         missing = [key for key in required if key not in meta]
         if missing:
@@ -156,12 +165,15 @@ class StreamableHttpTransport:
                 "MCP-Protocol-Version header does not match the request envelope's protocol version",
             )
         if request.headers.get("mcp-method") != method:
-            raise RpcError(protocol.HEADER_MISMATCH, "Mcp-Method header does not match the request body's method")
+            raise RpcError(
+                protocol.HEADER_MISMATCH, "Mcp-Method header does not match the request body's method"
+            )
         name_key = NAME_BEARING_METHODS.get(method)
         if name_key is not None and params.get(name_key) is not None:
             if _decode_header_value(request.headers.get("mcp-name")) != params.get(name_key):
                 raise RpcError(
-                    protocol.HEADER_MISMATCH, f"Mcp-Name header does not match the request body's {name_key!r}"
+                    protocol.HEADER_MISMATCH,
+                    f"Mcp-Name header does not match the request body's {name_key!r}",
                 )
         if not isinstance(body_version, str):
             raise RpcError(protocol.INVALID_PARAMS, "Invalid params: the protocol version must be a string")

@@ -41,7 +41,7 @@ class ServiceEntry:
         return f"services.{self.name}.service"
 
     def load(self) -> Service:
-        """Import the service module and return its :class:`Service` (raises ImportError if its extra is missing)."""
+        """Import the service module and return its :class:`Service` (ImportError: extra missing)."""
         return importlib.import_module(self.module).service
 
 
@@ -66,7 +66,9 @@ class Registry:
 
 def _env(block: dict[str, Any] | None) -> tuple[EnvVar, ...]:
     return tuple(
-        EnvVar(name, str(spec.get("default", "")), bool(spec.get("secret", False)), spec.get("description", ""))
+        EnvVar(
+            name, str(spec.get("default", "")), bool(spec.get("secret", False)), spec.get("description", "")
+        )
         for name, spec in (block or {}).items()
     )
 

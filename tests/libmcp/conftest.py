@@ -27,11 +27,19 @@ def envelope(version: str = MODERN) -> dict[str, Any]:
 
 
 def modern_post(
-    url: str, method: str, params: dict[str, Any] | None = None, *, headers: dict[str, str] | None = None,
+    url: str,
+    method: str,
+    params: dict[str, Any] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
     request_id: int | str | None = 1,
 ) -> httpx.Response:
     """POST one 2026-07-28 request with a matching envelope and routing headers (overridable)."""
-    body: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": {**(params or {}), "_meta": envelope()}}
+    body: dict[str, Any] = {
+        "jsonrpc": "2.0",
+        "method": method,
+        "params": {**(params or {}), "_meta": envelope()},
+    }
     if request_id is not None:
         body["id"] = request_id
     sent = {"MCP-Protocol-Version": MODERN, "Mcp-Method": method}
@@ -41,6 +49,8 @@ def modern_post(
     return httpx.post(f"{url}/mcp", json=body, headers=sent)
 
 
-def rpc(url: str, method: str, params: dict[str, Any] | None = None, path: str = "/rpc", **kwargs: Any) -> Any:
+def rpc(
+    url: str, method: str, params: dict[str, Any] | None = None, path: str = "/rpc", **kwargs: Any
+) -> Any:
     body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}
     return httpx.post(f"{url}{path}", json=body, **kwargs)

@@ -10,7 +10,16 @@ import sys
 
 from pydantic import Field
 
-from libmcp import Service, ServiceSettings, ToolContext, ToolError, ToolInput, ToolOutput, build_server, serve
+from libmcp import (
+    Service,
+    ServiceSettings,
+    ToolContext,
+    ToolError,
+    ToolInput,
+    ToolOutput,
+    build_server,
+    serve,
+)
 
 
 class DemoSettings(ServiceSettings):
@@ -18,7 +27,11 @@ class DemoSettings(ServiceSettings):
 
 
 service = Service(
-    "demo", version="0.0.1", title="Demo", instructions="A service for testing libmcp.", settings_class=DemoSettings,
+    "demo",
+    version="0.0.1",
+    title="Demo",
+    instructions="A service for testing libmcp.",
+    settings_class=DemoSettings,
     tools_page_size=2,
 )
 
@@ -82,4 +95,6 @@ async def crash() -> Empty:
 
 if __name__ == "__main__":
     port = int(sys.argv[1])
-    sys.exit(serve(build_server(service), port=port, metrics_port=int(sys.argv[2]) if len(sys.argv) > 2 else None))
+    sys.exit(
+        serve(build_server(service), port=port, metrics_port=int(sys.argv[2]) if len(sys.argv) > 2 else None)
+    )

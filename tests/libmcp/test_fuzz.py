@@ -13,11 +13,23 @@ from tests.libmcp.demo_service import service
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
-methods = st.sampled_from(["initialize", "ping", "tools/list", "tools/call", "server/discover",
-                           "notifications/initialized", "notifications/cancelled", "nope"])
+methods = st.sampled_from(
+    [
+        "initialize",
+        "ping",
+        "tools/list",
+        "tools/call",
+        "server/discover",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "nope",
+    ]
+)
 tool_names = st.sampled_from(["echo", "noop", "fail", "crash", "sleep", "missing"])
 messages = st.fixed_dictionaries(
     {"jsonrpc": st.sampled_from(["2.0", "2.0", "1.0", None]), "method": methods},
@@ -28,12 +40,27 @@ messages = st.fixed_dictionaries(
             st.fixed_dictionaries(
                 {"name": tool_names},
                 optional={
-                    "arguments": st.one_of(json_values, st.fixed_dictionaries({}, optional={
-                        "text": json_values, "times": json_values, "seconds": st.floats(0, 0.01),
-                        "reason": st.text(max_size=10)})),
-                    "_meta": st.one_of(json_values, st.just({
-                        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                        "io.modelcontextprotocol/clientCapabilities": {}})),
+                    "arguments": st.one_of(
+                        json_values,
+                        st.fixed_dictionaries(
+                            {},
+                            optional={
+                                "text": json_values,
+                                "times": json_values,
+                                "seconds": st.floats(0, 0.01),
+                                "reason": st.text(max_size=10),
+                            },
+                        ),
+                    ),
+                    "_meta": st.one_of(
+                        json_values,
+                        st.just(
+                            {
+                                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                                "io.modelcontextprotocol/clientCapabilities": {},
+                            }
+                        ),
+                    ),
                     "cursor": json_values,
                 },
             ),
@@ -46,11 +73,16 @@ bodies = st.one_of(
     messages.map(lambda value: json.dumps(value).encode()),
     st.lists(messages, max_size=3).map(lambda value: json.dumps(value).encode()),
 )
-headers = st.fixed_dictionaries({}, optional={
-    "MCP-Protocol-Version": st.sampled_from(["2024-11-05", "2025-06-18", "2025-11-25", "2026-07-28", "x", ""]),
-    "Mcp-Method": st.sampled_from(["tools/call", "tools/list", ""]),
-    "Mcp-Name": st.sampled_from(["echo", "=?base64?!!?=", ""]),
-})
+headers = st.fixed_dictionaries(
+    {},
+    optional={
+        "MCP-Protocol-Version": st.sampled_from(
+            ["2024-11-05", "2025-06-18", "2025-11-25", "2026-07-28", "x", ""]
+        ),
+        "Mcp-Method": st.sampled_from(["tools/call", "tools/list", ""]),
+        "Mcp-Name": st.sampled_from(["echo", "=?base64?!!?=", ""]),
+    },
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +99,9 @@ def fuzz_target():
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=bodies, sent_headers=headers)
 def test_no_body_gets_a_5xx_or_hangs(fuzz_target, path, body, sent_headers):
-    response = fuzz_target.post(path, content=body, headers={"Content-Type": "application/json", **sent_headers})
+    response = fuzz_target.post(
+        path, content=body, headers={"Content-Type": "application/json", **sent_headers}
+    )
     assert response.status_code < 500, response.text
     if response.status_code not in (202, 204):
         assert isinstance(response.json(), dict | list)

@@ -11,7 +11,9 @@ HANDSHAKE = {"MCP-Protocol-Version": "2025-11-25"}
 
 
 def post_raw(url: str, path: str, content: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(f"{url}{path}", content=content, headers={"Content-Type": "application/json", **(headers or {})})
+    return httpx.post(
+        f"{url}{path}", content=content, headers={"Content-Type": "application/json", **(headers or {})}
+    )
 
 
 @pytest.mark.parametrize("path", ["/rpc", "/mcp"])
@@ -48,7 +50,11 @@ def test_invalid_requests_name_the_problem(demo, payload, problem):
 def test_unknown_method(demo):
     url, _ = demo
     body = rpc(url, "resources/list").json()
-    assert body == {"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "Method not found: resources/list"}}
+    assert body == {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "error": {"code": -32601, "message": "Method not found: resources/list"},
+    }
 
 
 @pytest.mark.parametrize(
@@ -91,8 +97,11 @@ def test_batches_on_rpc_answer_each_request_and_skip_notifications(demo):
     assert responses == [
         {"jsonrpc": "2.0", "id": "a", "result": {}},
         {"jsonrpc": "2.0", "id": "b", "error": {"code": -32601, "message": "Method not found: nope"}},
-        {"jsonrpc": "2.0", "id": None,
-         "error": {"code": -32600, "message": "Invalid request: a JSON-RPC message must be an object"}},
+        {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": -32600, "message": "Invalid request: a JSON-RPC message must be an object"},
+        },
     ]
 
 
@@ -168,12 +177,17 @@ def test_stateless_mcp_endpoint_refuses_get_and_delete(demo, method):
     assert response.headers["allow"] == "POST"
 
 
-@pytest.mark.parametrize(("version", "allowed"), [(None, True), ("2025-03-26", True), ("2025-06-18", False),
-                                                  ("2025-11-25", False), ("2026-07-28", False)])
+@pytest.mark.parametrize(
+    ("version", "allowed"),
+    [(None, True), ("2025-03-26", True), ("2025-06-18", False), ("2025-11-25", False), ("2026-07-28", False)],
+)
 def test_batches_exist_only_before_2025_06_18(demo, version, allowed):
     url, _ = demo
     headers = {"MCP-Protocol-Version": version} if version else {}
-    batch = [{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {"jsonrpc": "2.0", "id": 2, "method": "ping"}]
+    batch = [
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 2, "method": "ping"},
+    ]
     response = httpx.post(f"{url}/mcp", json=batch, headers=headers)
     if allowed:
         assert response.status_code == 200

@@ -53,8 +53,12 @@ def test_headers_that_disagree_with_the_body_are_header_mismatches(demo, headers
 
 def test_base64_wrapped_mcp_name_matches(demo):
     url, _ = demo
-    response = modern_post(url, "tools/call", {"name": "echo", "arguments": {"text": "x"}},
-                           headers={"Mcp-Name": "=?base64?ZWNobw==?="})
+    response = modern_post(
+        url,
+        "tools/call",
+        {"name": "echo", "arguments": {"text": "x"}},
+        headers={"Mcp-Name": "=?base64?ZWNobw==?="},
+    )
     assert response.status_code == 200
     assert response.json()["result"]["isError"] is False
 
@@ -107,7 +111,9 @@ def test_an_incomplete_envelope_is_invalid_params(demo, meta, missing):
     url, _ = demo
     params = {} if meta is None else {"_meta": meta}
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": params}
-    response = httpx.post(f"{url}/mcp", json=body, headers={"MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/list"})
+    response = httpx.post(
+        f"{url}/mcp", json=body, headers={"MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/list"}
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == -32602

@@ -44,7 +44,9 @@ def test_metrics_count_requests_tool_outcomes_and_durations(demo):
     assert found[("mcp_tool_calls_total", (("outcome", "tool_error"), ("tool", "fail")))] == 1
     assert found[("mcp_tool_calls_total", (("outcome", "invalid_arguments"), ("tool", "echo")))] == 1
     assert found[("mcp_tool_duration_seconds_count", (("tool", "echo"),))] == 2
-    assert found[("mcp_requests_total", (("method", "tools/list"), ("status", "ok"), ("transport", "rpc")))] == 1
+    assert (
+        found[("mcp_requests_total", (("method", "tools/list"), ("status", "ok"), ("transport", "rpc")))] == 1
+    )
     assert found[("mcp_sse_sessions_open", ())] == 0
     assert found[("mcp_tool_calls_in_flight", ())] == 0
 
@@ -52,8 +54,13 @@ def test_metrics_count_requests_tool_outcomes_and_durations(demo):
 def test_metrics_are_also_served_on_their_own_port():
     port, metrics_port = free_port(), free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MCP_ENV_FILE": os.devnull}
-    process = subprocess.Popen([sys.executable, "-m", "tests.libmcp.demo_service", str(port), str(metrics_port)],
-                               cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.libmcp.demo_service", str(port), str(metrics_port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(200):
             try:
@@ -95,8 +102,12 @@ def test_trace_context_in_meta_wins_and_errors_mark_the_span(demo, spans):
     url, _ = demo
     meta_parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     modern_post(url, "tools/call", {"name": "fail", "arguments": {"reason": "x"}})
-    rpc(url, "tools/call", {"name": "echo", "arguments": {"text": "a"}, "_meta": {"traceparent": meta_parent}},
-        headers={"traceparent": PARENT})
+    rpc(
+        url,
+        "tools/call",
+        {"name": "echo", "arguments": {"text": "a"}, "_meta": {"traceparent": meta_parent}},
+        headers={"traceparent": PARENT},
+    )
     failed, echoed = spans.get_finished_spans()
     assert failed.attributes["error.type"] == "tool_error"
     assert failed.attributes["mcp.protocol.version"] == "2026-07-28"
@@ -145,10 +156,21 @@ def test_discovery_document_is_built_from_the_live_tools(demo):
 
 def test_standard_otel_variables_turn_on_span_export():
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MCP_ENV_FILE": os.devnull,
-           "OTEL_TRACES_EXPORTER": "console", "OTEL_SERVICE_NAME": "demo-under-test"}
-    process = subprocess.Popen([sys.executable, "-m", "tests.libmcp.demo_service", str(port)], cwd=REPO_ROOT,
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "MCP_ENV_FILE": os.devnull,
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_SERVICE_NAME": "demo-under-test",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.libmcp.demo_service", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(200):
@@ -157,7 +179,12 @@ def test_standard_otel_variables_turn_on_span_export():
                 break
             except httpx.HTTPError:
                 time.sleep(0.05)
-        rpc(url, "tools/call", {"name": "echo", "arguments": {"text": "traced"}}, headers={"traceparent": PARENT})
+        rpc(
+            url,
+            "tools/call",
+            {"name": "echo", "arguments": {"text": "traced"}},
+            headers={"traceparent": PARENT},
+        )
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=15)

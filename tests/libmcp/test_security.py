@@ -9,8 +9,14 @@ from tests.libmcp.conftest import rpc
 from tests.libmcp.demo_service import service
 from tests.support.clients import sdk_client
 
-ENDPOINTS = [("POST", "/mcp"), ("POST", "/rpc"), ("GET", "/sse"), ("POST", "/messages?session_id=x"),
-             ("GET", "/metrics"), ("GET", "/.well-known/mcp")]
+ENDPOINTS = [
+    ("POST", "/mcp"),
+    ("POST", "/rpc"),
+    ("GET", "/sse"),
+    ("POST", "/messages?session_id=x"),
+    ("GET", "/metrics"),
+    ("GET", "/.well-known/mcp"),
+]
 
 
 @pytest.fixture
@@ -20,7 +26,10 @@ def guarded(serve_service):
 
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
-@pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Basic Zmlyc3QtdG9rZW4=", "Bearer", "first-token", "Bearer first-token-x"])
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong", "Basic Zmlyc3QtdG9rZW4=", "Bearer", "first-token", "Bearer first-token-x"],
+)
 def test_every_endpoint_but_health_needs_a_valid_bearer_token(guarded, method, path, authorization):
     url, _ = guarded
     headers = {"Authorization": authorization} if authorization else {}
@@ -81,8 +90,12 @@ def test_star_allows_every_origin(serve_service):
 @pytest.mark.parametrize("path", ["/mcp", "/rpc", "/messages?session_id=x"])
 def test_oversized_bodies_are_refused_with_413(serve_service, path):
     url, _ = serve_service(service, max_body_bytes=1000)
-    big = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-           "params": {"name": "echo", "arguments": {"text": "x" * 2000}}}
+    big = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": "x" * 2000}},
+    }
     response = httpx.post(f"{url}{path}", json=big)
     assert response.status_code == 413
     assert "MCP_MAX_BODY_BYTES" in response.json()["error"]
@@ -123,8 +136,9 @@ def test_rate_limits_are_per_client_token(serve_service):
 
 def test_browser_preflight_from_an_allowed_origin_gets_cors_headers_without_a_token(serve_service):
     url, _ = serve_service(service, auth_tokens=["t"])
-    response = httpx.options(f"{url}/mcp", headers={"Origin": "http://localhost:6274",
-                                                    "Access-Control-Request-Method": "POST"})
+    response = httpx.options(
+        f"{url}/mcp", headers={"Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST"}
+    )
     assert response.status_code == 204
     assert response.headers["access-control-allow-origin"] == "http://localhost:6274"
     assert "mcp-protocol-version" in response.headers["access-control-allow-headers"]

@@ -26,8 +26,14 @@ def test_defaults_bind_loopback_with_no_auth():
 
 
 def test_environment_values_are_parsed():
-    server = build({"MCP_AUTH_TOKENS": "a, b,,c", "MCP_MAX_BODY_BYTES": "2048", "DEMO_GREETING": "hi",
-                    "MCP_LOG_LEVEL": "debug"})
+    server = build(
+        {
+            "MCP_AUTH_TOKENS": "a, b,,c",
+            "MCP_MAX_BODY_BYTES": "2048",
+            "DEMO_GREETING": "hi",
+            "MCP_LOG_LEVEL": "debug",
+        }
+    )
     assert server.server_settings.auth_tokens == ["a", "b", "c"]
     assert server.server_settings.max_body_bytes == 2048
     assert server.server_settings.log_level == "DEBUG"
@@ -36,8 +42,13 @@ def test_environment_values_are_parsed():
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("MCP_MAX_BODY_BYTES", "lots"), ("MCP_PORT", "70000"), ("MCP_LOG_LEVEL", "loud"),
-     ("MCP_RATE_LIMIT_PER_MINUTE", "-1"), ("MCP_SHUTDOWN_GRACE_S", "soon")],
+    [
+        ("MCP_MAX_BODY_BYTES", "lots"),
+        ("MCP_PORT", "70000"),
+        ("MCP_LOG_LEVEL", "loud"),
+        ("MCP_RATE_LIMIT_PER_MINUTE", "-1"),
+        ("MCP_SHUTDOWN_GRACE_S", "soon"),
+    ],
 )
 def test_malformed_values_name_the_variable(variable, value):
     with pytest.raises(SettingsError) as caught:
@@ -53,7 +64,7 @@ def test_secret_values_are_not_echoed_in_errors():
 
 
 def test_unknown_mcp_variables_in_the_environment_are_refused():
-    with pytest.raises(SettingsError, match="MCP_AUTH_TOKEN\\b"):
+    with pytest.raises(SettingsError, match=r"MCP_AUTH_TOKEN\b"):
         build({"MCP_AUTH_TOKEN": "typo"})
 
 
@@ -91,9 +102,20 @@ def test_a_missing_env_file_is_fine(tmp_path):
 
 
 def test_serve_command_exits_with_the_message_on_bad_settings():
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MCP_ENV_FILE": os.devnull, "MCP_PORT": str(free_port()),
-           "MCP_MAX_BODY_BYTES": "huge"}
-    result = subprocess.run([sys.executable, "-m", "services.cli", "serve", "filesystem"], env=env, cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "MCP_ENV_FILE": os.devnull,
+        "MCP_PORT": str(free_port()),
+        "MCP_MAX_BODY_BYTES": "huge",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "services.cli", "serve", "filesystem"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "MCP_MAX_BODY_BYTES='huge'" in result.stderr

@@ -19,10 +19,19 @@ from tests.support.servers import REPO_ROOT, free_port
 @pytest.fixture
 def demo_process():
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MCP_ENV_FILE": os.devnull, "MCP_SHUTDOWN_GRACE_S": "5"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "MCP_ENV_FILE": os.devnull,
+        "MCP_SHUTDOWN_GRACE_S": "5",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.libmcp.demo_service", str(port)],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -38,7 +47,12 @@ def demo_process():
 
 
 def call(url: str, name: str, arguments: dict) -> httpx.Response:
-    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments},
+    }
     return httpx.post(f"{url}/rpc", json=body, timeout=30)
 
 

@@ -75,7 +75,9 @@ async def test_keepalive_comments_flow_while_idle(serve_service):
 async def test_cancelled_calls_send_no_reply_and_free_their_slot(demo):
     url, server = demo
     async with open_session(url) as (client, stream, endpoint):
-        await client.post(endpoint, json=request("slow", "tools/call", {"name": "sleep", "arguments": {"seconds": 30}}))
+        await client.post(
+            endpoint, json=request("slow", "tools/call", {"name": "sleep", "arguments": {"seconds": 30}})
+        )
         for _ in range(100):
             if server.metrics.in_flight._value.get() == 1:
                 break
@@ -92,7 +94,9 @@ async def test_cancelled_calls_send_no_reply_and_free_their_slot(demo):
 async def test_a_session_ends_when_the_client_goes_and_its_calls_are_cancelled(demo):
     url, server = demo
     async with open_session(url) as (client, _, endpoint):
-        await client.post(endpoint, json=request(1, "tools/call", {"name": "sleep", "arguments": {"seconds": 30}}))
+        await client.post(
+            endpoint, json=request(1, "tools/call", {"name": "sleep", "arguments": {"seconds": 30}})
+        )
         await asyncio.sleep(0.1)
         assert server.metrics.sse_sessions._value.get() == 1
     for _ in range(100):
@@ -101,17 +105,22 @@ async def test_a_session_ends_when_the_client_goes_and_its_calls_are_cancelled(d
         await asyncio.sleep(0.02)
     assert server.metrics.sse_sessions._value.get() == 0
     assert server.metrics.in_flight._value.get() == 0
-    gone = httpx.post(endpoint, json=request(2, "ping"))
+    async with httpx.AsyncClient() as client:
+        gone = await client.post(endpoint, json=request(2, "ping"))
     assert gone.status_code == 404
     assert "unknown or closed session" in gone.json()["error"]
 
 
 async def test_message_endpoint_errors(demo):
     url, _ = demo
-    assert httpx.post(f"{url}/messages", json=request(1, "ping")).status_code == 400
-    assert httpx.post(f"{url}/messages?session_id=nope", json=request(1, "ping")).status_code == 404
     async with open_session(url) as (client, _, endpoint):
-        broken = await client.post(endpoint, content=b"{not json", headers={"Content-Type": "application/json"})
+        assert (await client.post(f"{url}/messages", json=request(1, "ping"))).status_code == 400
+        assert (
+            await client.post(f"{url}/messages?session_id=nope", json=request(1, "ping"))
+        ).status_code == 404
+        broken = await client.post(
+            endpoint, content=b"{not json", headers={"Content-Type": "application/json"}
+        )
         assert broken.status_code == 400
         assert broken.json()["error"]["code"] == -32700
 
