@@ -1,0 +1,1 @@
+"""The fetch service: HTTP requests for models, with markdown conversion, safe by default."""

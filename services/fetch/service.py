@@ -1,0 +1,206 @@
+"""The fetch service: ``fetch`` (a page as markdown) and ``http_request`` (any request), safe by default."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from importlib.metadata import version
+from typing import Any
+
+from libmcp import CheckResult, Service, StartupContext, ToolContext, ToolError
+from services.fetch.client import FetchClient, FetchedResponse, FetchError
+from services.fetch.convert import Converted, classify, convert
+from services.fetch.guard import Guard, GuardPolicy
+from services.fetch.models import (
+    WRITE_METHODS,
+    FetchArgs,
+    FetchResult,
+    HttpRequestArgs,
+    HttpRequestResult,
+)
+from services.fetch.robots import RobotsPolicy
+from services.fetch.settings import FetchSettings
+
+VERSION = version("mcp-sse")
+
+# Headers the client sets itself: a caller's value would break the framing, the target, or the
+# decompression guard (which reads gzip and deflate only).
+RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer", "keep-alive",
+     "accept-encoding", "proxy-authorization", "proxy-connection"}
+)  # fmt: skip
+
+service = Service(
+    "fetch",
+    version=VERSION,
+    title="Fetch",
+    instructions=(
+        "fetch reads a web page as markdown (JSON pretty-printed, text as is), in chunks: when a result "
+        "says it was truncated, call again with the start_index it names. http_request sends any HTTP "
+        "request and shows status, headers and body. Private, loopback and cloud-metadata addresses are "
+        "refused unless the operator opened them."
+    ),
+    settings_class=FetchSettings,
+)
+
+
+@service.tool(title="Fetch a URL as markdown", read_only=True, idempotent=True, open_world=True)
+async def fetch(args: FetchArgs, ctx: ToolContext) -> FetchResult:
+    """Fetches a URL from the internet and extracts its contents as markdown.
+
+    HTML is reduced to the page's main content (no navigation, ads, scripts) and converted to
+    markdown; JSON is pretty-printed; text comes back as is; binary content (images, PDFs, archives)
+    is described by type and size, not shown. At most max_length characters come back per call: when
+    the content is longer, the result ends with a line giving the start_index to call again with.
+    raw=true returns the HTML source instead of markdown. robots.txt is honoured. Errors (DNS failure,
+    connection refused, timeout, TLS, HTTP status >= 400, robots.txt refusal, a private or metadata
+    address refused by the SSRF guard, a decompression bomb) come back as an error result saying which.
+    """
+    settings: FetchSettings = ctx.settings
+    client: FetchClient = ctx.state.client
+    robots: RobotsPolicy = ctx.state.robots
+    try:
+        response = await client.request(
+            "GET", args.url, before_hop=None if settings.fetch_ignore_robots else robots.check
+        )
+    except FetchError as exc:
+        raise ToolError(exc.message) from None
+    if response.status >= 400:
+        raise ToolError(f"Failed to fetch {args.url} - status code {response.status}")
+    converted = await _convert(response, raw=args.raw)
+    chunk, next_start = _page(converted.text, args.start_index, args.max_length)
+    return FetchResult(
+        **_common(args.url, response, converted, args.start_index, next_start, settings),
+        content=chunk,
+    )
+
+
+@service.tool(
+    title="Send an HTTP request", read_only=False, destructive=True, idempotent=False, open_world=True
+)
+async def http_request(args: HttpRequestArgs, ctx: ToolContext) -> HttpRequestResult:
+    """Sends an HTTP request (GET, HEAD, POST, PUT, PATCH or DELETE) and returns status, headers and body.
+
+    The body is converted like fetch (HTML to markdown, JSON pretty-printed, binary described)
+    unless raw=true, and paged by max_length/start_index the same way. POST, PUT, PATCH and DELETE
+    are refused unless the server runs with FETCH_ALLOW_WRITE_METHODS=true. Give the body as text
+    (body) or as JSON (json), not both. Redirects are followed (each hop checked by the SSRF guard);
+    robots.txt is not consulted. An HTTP error status is a normal result; network failures (DNS,
+    refused, timeout, TLS), guard refusals and decompression bombs are error results saying which.
+    """
+    settings: FetchSettings = ctx.settings
+    client: FetchClient = ctx.state.client
+    if args.method in WRITE_METHODS and not settings.fetch_allow_write_methods:
+        raise ToolError(
+            f"Method {args.method} is refused: this server allows only GET and HEAD "
+            "(FETCH_ALLOW_WRITE_METHODS=true allows POST, PUT, PATCH and DELETE)"
+        )
+    headers = dict(args.headers or {})
+    reserved = sorted(name for name in headers if name.lower() in RESERVED_HEADERS)
+    if reserved:
+        raise ToolError(f"headers: {', '.join(reserved)} cannot be set; the client sets them itself")
+    if args.body is not None and args.json_body is not None:
+        raise ToolError("body and json: give one of them, not both")
+    content: bytes | None = None
+    if args.body is not None:
+        content = args.body.encode("utf-8")
+    elif args.json_body is not None or "json_body" in args.model_fields_set:
+        content = json.dumps(args.json_body).encode("utf-8")
+        if not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "application/json"
+    try:
+        response = await client.request(
+            args.method, args.url, headers=headers, content=content, timeout_s=args.timeout
+        )
+    except FetchError as exc:
+        raise ToolError(exc.message) from None
+    if args.method == "HEAD":
+        converted = Converted(classify(response.content_type, b""), "")
+    else:
+        converted = await _convert(response, raw=args.raw)
+    chunk, next_start = _page(converted.text, args.start_index, args.max_length)
+    return HttpRequestResult(
+        **_common(args.url, response, converted, args.start_index, next_start, settings),
+        method=args.method,
+        reason=response.reason,
+        headers={name: ", ".join(response.headers.get_list(name)) for name in response.headers},
+        body=chunk,
+    )
+
+
+@service.on_startup
+async def open_client(ctx: StartupContext) -> None:
+    """One pooled client and one robots.txt cache for the whole service."""
+    settings: FetchSettings = ctx.settings
+    policy = GuardPolicy.build(
+        allow_private=settings.fetch_allow_private, allowed_hosts=settings.fetch_allowed_hosts
+    )
+    ctx.state.client = FetchClient(
+        Guard(policy),
+        user_agent=settings.fetch_user_agent,
+        timeout_s=settings.fetch_timeout_s,
+        max_response_bytes=settings.fetch_max_response_bytes,
+        max_redirects=settings.fetch_max_redirects,
+    )
+    ctx.state.robots = RobotsPolicy(ctx.state.client, settings.fetch_user_agent)
+
+
+@service.on_shutdown
+async def close_client(ctx: StartupContext) -> None:
+    client: FetchClient | None = getattr(ctx.state, "client", None)
+    if client is not None:
+        await client.aclose()
+
+
+@service.health_check("ssrf_guard")
+async def ssrf_guard(ctx: StartupContext) -> CheckResult:
+    """Says how open the guard is, so an operator sees a deliberately opened guard in /health."""
+    settings: FetchSettings = ctx.settings
+    if settings.fetch_allow_private:
+        return CheckResult("ok", "private addresses allowed (FETCH_ALLOW_PRIVATE=true)")
+    allowed = ", ".join(settings.fetch_allowed_hosts) or "none"
+    return CheckResult("ok", f"on; allowed hosts: {allowed}")
+
+
+# Helpers ------------------------------------------------------------------------------------------
+
+# Bodies above this size are converted in a worker thread (lxml and the converter release the GIL).
+_THREAD_THRESHOLD = 64 * 1024
+
+
+async def _convert(response: FetchedResponse, *, raw: bool) -> Converted:
+    base_url = str(response.final_url)
+    if len(response.body) < _THREAD_THRESHOLD:
+        return convert(response.body, response.content_type, base_url, raw=raw)
+    return await asyncio.to_thread(convert, response.body, response.content_type, base_url, raw=raw)
+
+
+def _page(text: str, start_index: int, max_length: int) -> tuple[str, int | None]:
+    chunk = text[start_index : start_index + max_length]
+    end = start_index + len(chunk)
+    return chunk, (end if end < len(text) else None)
+
+
+def _common(
+    url: str,
+    response: FetchedResponse,
+    converted: Converted,
+    start_index: int,
+    next_start: int | None,
+    settings: FetchSettings,
+) -> dict[str, Any]:
+    return {
+        "url": url,
+        "final_url": str(response.final_url),
+        "status": response.status,
+        "content_type": response.content_type,
+        "kind": converted.kind,
+        "title": converted.title,
+        "truncated": next_start is not None,
+        "start_index": start_index,
+        "next_start_index": next_start,
+        "total_length": len(converted.text),
+        "response_bytes": len(response.body),
+        "body_truncated": response.body_truncated,
+        "max_response_bytes": settings.fetch_max_response_bytes,
+    }
