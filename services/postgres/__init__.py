@@ -1,0 +1,1 @@
+"""The postgres service: SQL and schema tools over asyncpg (see service.py)."""

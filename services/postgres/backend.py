@@ -1,0 +1,324 @@
+"""Connections: one bounded asyncpg pool per database, created on first use, and what to say when they fail.
+
+:class:`Databases` owns every pool of the service. It knows whether PostgreSQL is reachable: after a
+failed connection attempt, calls fail at once for a short cool-down (a clear ``ToolError``, not a hang)
+and the next call or health probe after it tries again, so the service recovers by itself when
+PostgreSQL returns. Every message that leaves this module goes through :meth:`Databases.scrub`,
+which removes the password of ``DATABASE_URL`` in every spelling it may take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, quote_plus, unquote, urlsplit
+
+import asyncpg
+
+from libmcp import CheckResult, ToolError
+from services.postgres.convert import install_codecs
+from services.postgres.settings import PostgresSettings
+
+logger = logging.getLogger("services.postgres")
+
+APPLICATION_NAME = "mcp-sse-postgres"
+CONNECT_TIMEOUT_S = 5.0
+RETRY_AFTER_S = 1.0  # cool-down after a failed connection attempt, during which calls fail at once
+MAX_POOLS = 8  # databases with a live pool; the least recently used idle one is closed beyond that
+MAX_IDLE_S = 60.0  # idle pooled connections are closed after this long
+
+# Errors that mean "PostgreSQL cannot be reached or is going away", as opposed to an error in a statement.
+UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+REFUSED_LOGIN = (
+    asyncpg.exceptions.InvalidPasswordError,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+    asyncpg.exceptions.InvalidCatalogNameError,
+    asyncpg.exceptions.InsufficientPrivilegeError,
+)
+# Run after every use, before a connection goes back to the pool: asyncpg's reset (roll back, close
+# cursors, UNLISTEN, unlock advisory locks, RESET ALL) misses the role and temporary objects.
+EXTRA_RESET = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DISCARD TEMP; DISCARD SEQUENCES;"
+
+
+@dataclass(slots=True)
+class Outage:
+    reason: str
+    since: float
+    retry_at: float
+
+
+class Databases:
+    """The connection pools of the service, one per database, and the reachability of PostgreSQL."""
+
+    def __init__(self, settings: PostgresSettings) -> None:
+        self.settings = settings
+        self.url = _normalise_url(settings.database_url)
+        self._secrets = _secrets_of(settings.database_url)
+        self.default_database = _default_database(self.url)
+        self._pools: OrderedDict[str, asyncpg.Pool] = OrderedDict()
+        self._lock = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
+        self.outage: Outage | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the password of ``DATABASE_URL`` replaced, whatever its encoding."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def database_name(self, database: str | None) -> str:
+        return database or self.default_database
+
+    # Pools --------------------------------------------------------------------------------------
+
+    async def _pool(self, database: str) -> asyncpg.Pool:
+        async with self._lock:
+            pool = self._pools.get(database)
+            if pool is not None:
+                self._pools.move_to_end(database)
+                return pool
+            if len(self._pools) >= MAX_POOLS:
+                self._retire_one()
+            settings = self.settings
+            server_settings = {
+                "application_name": APPLICATION_NAME,
+                "statement_timeout": str(max(1, round(settings.postgres_statement_timeout_s * 1000))),
+                "standard_conforming_strings": "on",
+            }
+            if settings.read_only:
+                server_settings["default_transaction_read_only"] = "on"
+            try:
+                pool = await asyncpg.create_pool(
+                    dsn=self.url,
+                    database=database,
+                    min_size=0,
+                    max_size=settings.postgres_pool_max_size,
+                    max_inactive_connection_lifetime=MAX_IDLE_S,
+                    timeout=CONNECT_TIMEOUT_S,
+                    init=install_codecs,
+                    reset=_reset,
+                    server_settings=server_settings,
+                )
+            except ValueError as exc:  # an unparsable URL: asyncpg's message may quote it
+                raise ToolError(
+                    f"DATABASE_URL is not a valid PostgreSQL URL: {self.scrub(str(exc))}"
+                ) from None
+            self._pools[database] = pool
+            return pool
+
+    def _retire_one(self) -> None:
+        for name, pool in self._pools.items():
+            if name != self.default_database:
+                del self._pools[name]
+                task = asyncio.create_task(pool.close())  # waits for connections in use to come back
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+                return
+
+    async def close(self) -> None:
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for pool in pools:
+            try:
+                await asyncio.wait_for(pool.close(), timeout=10)
+            except (TimeoutError, Exception):
+                pool.terminate()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    # Connections --------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def connection(self, database: str | None = None) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection to ``database`` (default: the URL's), or a ``ToolError`` saying why not."""
+        if not self.configured:
+            raise ToolError("DATABASE_URL is not set: configure the database this service queries.")
+        name = self.database_name(database)
+        outage = self.outage
+        if outage is not None and time.monotonic() < outage.retry_at:
+            raise ToolError(self._unavailable_message(outage))
+        pool = await self._pool(name)
+        try:
+            # No acquire timeout: waiting for a busy pool is bounded by the tool timeout, and a
+            # TimeoutError here can only be the connect timeout of a new connection.
+            connection = await pool.acquire()
+        except REFUSED_LOGIN as exc:
+            if name != self.default_database:
+                self._drop_pool(name)
+            raise ToolError(
+                f"PostgreSQL refused the connection to database {name!r}: {self.scrub(str(exc))}"
+            ) from None
+        except UNREACHABLE as exc:
+            raise ToolError(self._unavailable_message(self._record_outage(exc))) from None
+        except (ValueError, TypeError) as exc:  # asyncpg parses the URL when it first connects
+            raise ToolError(f"DATABASE_URL is not a valid PostgreSQL URL: {self.scrub(str(exc))}") from None
+        self.outage = None
+        try:
+            yield connection
+        except UNREACHABLE as exc:
+            if isinstance(exc, TimeoutError):
+                raise
+            raise ToolError(self._unavailable_message(self._record_outage(exc), lost=True)) from None
+        except asyncpg.PostgresError as exc:
+            if (
+                getattr(exc, "message", None) is None
+            ):  # raised by asyncpg itself, e.g. a parameter it cannot encode
+                raise ToolError(self.scrub(str(exc))) from None
+            raise ToolError(self.scrub(describe_postgres_error(exc))) from None
+        except asyncpg.InterfaceError as exc:
+            raise ToolError(self.scrub(str(exc))) from None
+        finally:
+            await pool.release(connection)
+
+    def _drop_pool(self, name: str) -> None:
+        pool = self._pools.pop(name, None)
+        if pool is not None:
+            pool.terminate()
+
+    def _record_outage(self, exc: BaseException) -> Outage:
+        now = time.monotonic()
+        reason = self.scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        since = self.outage.since if self.outage is not None else now
+        self.outage = Outage(reason=reason, since=since, retry_at=now + RETRY_AFTER_S)
+        logger.warning("PostgreSQL unreachable: %s", reason)
+        return self.outage
+
+    def _unavailable_message(self, outage: Outage, lost: bool = False) -> str:
+        seconds = time.monotonic() - outage.since
+        what = "The connection to PostgreSQL was lost" if lost else "PostgreSQL is unreachable"
+        return (
+            f"{what} ({outage.reason}; failing for {seconds:.0f} s). The service reconnects by itself: "
+            "retry in a few seconds."
+        )
+
+    # Health -------------------------------------------------------------------------------------
+
+    async def check(self) -> CheckResult:
+        """Probe the default database through its pool: ``ok``, ``down`` with the reason, or unconfigured."""
+        if not self.configured:
+            return CheckResult("not_configured", "DATABASE_URL is not set")
+        pool = self._pools.get(self.default_database)
+        if (
+            pool is not None
+            and self.outage is None
+            and pool.get_size() >= self.settings.postgres_pool_max_size
+        ):
+            if pool.get_idle_size() == 0:
+                return CheckResult("ok", "every pooled connection is busy serving calls")
+        try:
+            pool = await self._pool(self.default_database)
+            async with pool.acquire(timeout=3.0) as connection:
+                version = await connection.fetchval("SHOW server_version", timeout=3.0)
+        except UNREACHABLE as exc:
+            outage = self._record_outage(exc)
+            return CheckResult("down", f"PostgreSQL unreachable: {outage.reason}")
+        except REFUSED_LOGIN as exc:
+            return CheckResult("down", f"PostgreSQL refused the connection: {self.scrub(str(exc))}")
+        except (ValueError, TypeError) as exc:
+            return CheckResult("down", f"DATABASE_URL is not a valid PostgreSQL URL: {self.scrub(str(exc))}")
+        except ToolError as exc:
+            return CheckResult("down", exc.message)
+        self.outage = None
+        mode = self.settings.postgres_access_mode
+        return CheckResult("ok", f"PostgreSQL {version}, database {self.default_database}, {mode}")
+
+
+_CONDITION_NAMES = {"P0001": "raise_exception", "08000": "connection_exception", "58030": "io_error"}
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def describe_postgres_error(exc: asyncpg.PostgresError) -> str:
+    """SQLSTATE, condition, message, detail, hint and position, one per line, as psql would show them."""
+    class_name = type(exc).__name__
+    # asyncpg names classes after the condition (UndefinedTableError: undefined_table), except a few
+    # that would clash with Python's builtins (PostgresSyntaxError: syntax_error).
+    if class_name.startswith("Postgres"):
+        class_name = class_name.removeprefix("Postgres")
+    else:
+        class_name = class_name.removesuffix("Error")
+    condition = _CONDITION_NAMES.get(exc.sqlstate or "", _CAMEL_BOUNDARY.sub("_", class_name).lower())
+    named = f", {condition}" if condition and condition != "error" else ""
+    lines = [f"PostgreSQL error (SQLSTATE {exc.sqlstate}{named}): {exc.message}"]
+    for label, attribute in (
+        ("Detail", "detail"),
+        ("Hint", "hint"),
+        ("Position", "position"),
+        ("Where", "context"),
+        ("Constraint", "constraint_name"),
+    ):
+        value = getattr(exc, attribute, None)
+        if value:
+            lines.append(f"{label}: {value}")
+    if exc.sqlstate == "57014" and "statement timeout" in (exc.message or ""):
+        lines.append(
+            "Hint: the statement timeout is POSTGRES_STATEMENT_TIMEOUT_S; narrow the query or add a LIMIT."
+        )
+    return "\n".join(lines)
+
+
+async def _reset(connection: asyncpg.Connection) -> None:
+    await connection.execute(connection.get_reset_query() + EXTRA_RESET)
+
+
+def _normalise_url(url: str) -> str:
+    """Accept SQLAlchemy-style schemes (``postgresql+asyncpg://``) as plain libpq URLs."""
+    scheme, sep, rest = url.strip().partition("://")
+    if sep and "+" in scheme and scheme.split("+")[0] in {"postgres", "postgresql"}:
+        return f"postgresql://{rest}"
+    return url.strip()
+
+
+def _secrets_of(url: str) -> list[str]:
+    """Every way the password of ``url`` may be spelled in a message, longest first."""
+    found: set[str] = set()
+    try:
+        parts = urlsplit(_normalise_url(url))
+        passwords = [parts.password or "", *parse_qs(parts.query).get("password", [])]
+    except ValueError:
+        passwords = []
+    for password in passwords:
+        if password:
+            found.update(
+                {
+                    password,
+                    unquote(password),
+                    quote(unquote(password), safe=""),
+                    quote_plus(unquote(password)),
+                }
+            )
+    return sorted((secret for secret in found if len(secret) >= 3), key=len, reverse=True)
+
+
+def _default_database(url: str) -> str:
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "postgres"
+    path = unquote(parts.path.lstrip("/"))
+    if path:
+        return path
+    query = parse_qs(parts.query)
+    if query.get("dbname"):
+        return query["dbname"][0]
+    return unquote(parts.username or "") or "postgres"

@@ -1,0 +1,472 @@
+"""PostgreSQL values to JSON and JSON parameters to PostgreSQL, faithfully.
+
+Results: integers and booleans stay JSON numbers and booleans; ``numeric`` becomes a string with its exact
+digits; ``real``/``double precision`` become numbers (``"NaN"``, ``"Infinity"``, ``"-Infinity"`` as strings);
+dates, times and timestamps become ISO 8601 strings (``"infinity"``/``"-infinity"`` kept); intervals become
+ISO 8601 durations; ``json``/``jsonb`` become JSON values; ``bytea`` becomes base64; UUIDs, network
+addresses and unknown types become their text form; arrays become (nested) JSON arrays; ranges become
+``{"lower", "upper", "bounds"}`` objects; composite values become objects; NULL becomes ``null``.
+
+Codecs for the date/time types, ``real`` and ``json``/``jsonb`` are installed on every pooled connection
+(:func:`install_codecs`); they work in binary or tuple format, so they also apply inside arrays, ranges
+and composite values. Everything else is finished by :func:`column_converter` after decoding.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import math
+import re
+import struct
+import uuid
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import asyncpg
+from asyncpg.types import Type
+
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+INT32_MAX = 2**31 - 1
+INT32_MIN = -(2**31)
+_EPOCH_DAYS = 730120  # date(2000, 1, 1).toordinal(): PostgreSQL counts from 2000-01-01
+_EPOCH = dt.datetime(2000, 1, 1)
+_EPOCH_UTC = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+_US_PER_DAY = 86_400_000_000
+# The span Python's datetime covers (years 1 to 9999), in PostgreSQL's units since 2000-01-01.
+_MIN_PYTHON_DAYS = dt.date.min.toordinal() - _EPOCH_DAYS
+_MAX_PYTHON_DAYS = dt.date.max.toordinal() - _EPOCH_DAYS
+_MIN_PYTHON_US = _MIN_PYTHON_DAYS * _US_PER_DAY
+_MAX_PYTHON_US = (_MAX_PYTHON_DAYS + 1) * _US_PER_DAY - 1
+
+
+# Formatting -------------------------------------------------------------------------------------
+
+
+def _civil_from_days(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of a day count from 1970-01-01, proleptic Gregorian, any year (H. Hinnant)."""
+    days += 719468
+    era = days // 146097
+    doe = days - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    year = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return (year + 1 if month <= 2 else year), month, day
+
+
+def _format_date_days(days_since_2000: int) -> str:
+    if _MIN_PYTHON_DAYS <= days_since_2000 <= _MAX_PYTHON_DAYS:
+        return dt.date.fromordinal(days_since_2000 + _EPOCH_DAYS).isoformat()
+    year, month, day = _civil_from_days(days_since_2000 + 10957)
+    # ISO 8601 expanded years: astronomical numbering (1 BC is year 0, -0001 is 2 BC), a sign beyond 9999.
+    if 0 <= year <= 9999:
+        return f"{year:04d}-{month:02d}-{day:02d}"
+    return f"{year:+05d}-{month:02d}-{day:02d}"
+
+
+def _format_clock(microseconds: int) -> str:
+    seconds, fraction = divmod(microseconds, 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    text = f"{hour:02d}:{minute:02d}:{second:02d}"
+    if fraction:
+        text += f".{fraction:06d}".rstrip("0")
+    return text
+
+
+def _format_offset(seconds_east: int) -> str:
+    sign = "+" if seconds_east >= 0 else "-"
+    minutes, second = divmod(abs(seconds_east), 60)
+    hour, minute = divmod(minutes, 60)
+    text = f"{sign}{hour:02d}:{minute:02d}"
+    return text + (f":{second:02d}" if second else "")
+
+
+def _format_timestamp(microseconds: int, utc: bool) -> str:
+    if _MIN_PYTHON_US <= microseconds <= _MAX_PYTHON_US:
+        # Years 1..9999: datetime's C code, then PostgreSQL's habit of trimming trailing zeros.
+        text = (_EPOCH + dt.timedelta(0, 0, microseconds)).isoformat()
+        if microseconds % 1_000_000:
+            text = text.rstrip("0")
+    elif microseconds == INT64_MAX:
+        return "infinity"
+    elif microseconds == INT64_MIN:
+        return "-infinity"
+    else:
+        days, clock = divmod(microseconds, _US_PER_DAY)
+        text = f"{_format_date_days(days)}T{_format_clock(clock)}"
+    return text + "+00:00" if utc else text
+
+
+def format_interval(months: int, days: int, microseconds: int) -> str:
+    """An ISO 8601 duration with PostgreSQL's per-field signs (``P1Y2M-3DT4H``); zero is ``PT0S``."""
+    years, month = int(months / 12), months - int(months / 12) * 12
+    date_part = "".join(
+        f"{value}{unit}" for value, unit in ((years, "Y"), (month, "M"), (days, "D")) if value
+    )
+    sign = "-" if microseconds < 0 else ""
+    seconds, fraction = divmod(abs(microseconds), 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    time_part = "".join(f"{sign}{value}{unit}" for value, unit in ((hour, "H"), (minute, "M")) if value)
+    if second or fraction:
+        time_part += f"{sign}{second}" + (f".{fraction:06d}".rstrip("0") if fraction else "") + "S"
+    if not date_part and not time_part:
+        return "PT0S"
+    return "P" + date_part + ("T" + time_part if time_part else "")
+
+
+def _shortest_float4(value: float) -> float | str:
+    if math.isnan(value) or math.isinf(value):
+        return _special_float(value)
+    # The shortest decimal that reads back as the same float4, as PostgreSQL prints it.
+    for digits in range(1, 10):
+        candidate = float(f"{value:.{digits}g}")
+        if struct.unpack("!f", struct.pack("!f", candidate))[0] == value:
+            return candidate
+    return value
+
+
+def _special_float(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+# Parsing parameters ------------------------------------------------------------------------------
+
+
+class ParameterError(ValueError):
+    """A JSON parameter cannot become a value of the statement's parameter type."""
+
+
+_DURATION = re.compile(
+    r"^(?P<sign>[-+])?P(?:(?P<y>-?\d+)Y)?(?:(?P<mo>-?\d+)M)?(?:(?P<w>-?\d+)W)?(?:(?P<d>-?\d+)D)?"
+    r"(?:T(?:(?P<h>-?\d+)H)?(?:(?P<mi>-?\d+)M)?(?:(?P<s>-?\d+(?:[.,]\d+)?)S)?)?$"
+)
+
+
+def _parse_timestamp(value: Any, utc: bool) -> tuple[int]:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered == "infinity":
+            return (INT64_MAX,)
+        if lowered == "-infinity":
+            return (INT64_MIN,)
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ParameterError(f"expected an ISO 8601 timestamp, got {value!r}") from None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    if not isinstance(value, dt.datetime):
+        raise ParameterError(f"expected an ISO 8601 timestamp string, got {type(value).__name__}")
+    if utc:
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        delta = aware - _EPOCH_UTC
+    else:
+        delta = value.replace(tzinfo=None) - _EPOCH
+    return ((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds,)
+
+
+def _parse_date(value: Any) -> tuple[int]:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered == "infinity":
+            return (INT32_MAX,)
+        if lowered == "-infinity":
+            return (INT32_MIN,)
+        try:
+            value = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ParameterError(f"expected an ISO 8601 date (YYYY-MM-DD), got {value!r}") from None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if not isinstance(value, dt.date):
+        raise ParameterError(f"expected an ISO 8601 date string, got {type(value).__name__}")
+    return (value.toordinal() - _EPOCH_DAYS,)
+
+
+def _parse_time(value: Any) -> dt.time:
+    if isinstance(value, str):
+        try:
+            return dt.time.fromisoformat(value.strip())
+        except ValueError:
+            raise ParameterError(
+                f"expected an ISO 8601 time (HH:MM[:SS[.ffffff]][+HH:MM]), got {value!r}"
+            ) from None
+    if isinstance(value, dt.time):
+        return value
+    raise ParameterError(f"expected an ISO 8601 time string, got {type(value).__name__}")
+
+
+def _time_tuple(value: Any) -> tuple[int]:
+    clock = _parse_time(value)
+    return (((clock.hour * 60 + clock.minute) * 60 + clock.second) * 1_000_000 + clock.microsecond,)
+
+
+def _timetz_tuple(value: Any) -> tuple[int, int]:
+    clock = _parse_time(value)
+    offset = clock.utcoffset()
+    seconds_east = int(offset.total_seconds()) if offset is not None else 0
+    micros = ((clock.hour * 60 + clock.minute) * 60 + clock.second) * 1_000_000 + clock.microsecond
+    return (micros, -seconds_east)
+
+
+def _interval_tuple(value: Any) -> tuple[int, int, int]:
+    if isinstance(value, dt.timedelta):
+        return (0, value.days, value.seconds * 1_000_000 + value.microseconds)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, 0, round(value * 1_000_000))
+    match = _DURATION.match(value.strip()) if isinstance(value, str) else None
+    if match is None or value.strip() in {"P", "PT"}:
+        raise ParameterError(
+            f"expected an ISO 8601 duration such as 'P1DT2H30M' or a number of seconds, got {value!r} "
+            "(for PostgreSQL's own syntax pass text and cast it: $1::text::interval)"
+        )
+    sign = -1 if match["sign"] == "-" else 1
+    part = {key: int(match[key] or 0) for key in ("y", "mo", "w", "d", "h", "mi")}
+    seconds = Decimal((match["s"] or "0").replace(",", "."))
+    micros = (part["h"] * 3600 + part["mi"] * 60) * 1_000_000 + int(seconds * 1_000_000)
+    return (sign * (part["y"] * 12 + part["mo"]), sign * (part["w"] * 7 + part["d"]), sign * micros)
+
+
+def _encode_json(value: Any) -> bytes:
+    # A string is taken as JSON text already ('{"a": 1}'); anything else is serialised.
+    return (value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)).encode()
+
+
+def _decode_json(data: bytes) -> Any:
+    return json.loads(data)
+
+
+# Codecs on every pooled connection ---------------------------------------------------------------
+
+
+async def install_codecs(connection: asyncpg.Connection) -> None:
+    """Register the codecs this module relies on (no round trip: all are built-in types)."""
+    tuple_codecs: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+        "timestamp": (lambda v: _parse_timestamp(v, False), lambda t: _format_timestamp(t[0], False)),
+        "timestamptz": (lambda v: _parse_timestamp(v, True), lambda t: _format_timestamp(t[0], True)),
+        "date": (_parse_date, _decode_date),
+        "time": (_time_tuple, lambda t: _format_clock(t[0])),
+        "timetz": (_timetz_tuple, lambda t: _format_clock(t[0]) + _format_offset(-t[1])),
+        "interval": (_interval_tuple, lambda t: format_interval(*t)),
+    }
+    for name, (encoder, decoder) in tuple_codecs.items():
+        await connection.set_type_codec(
+            name, schema="pg_catalog", encoder=encoder, decoder=decoder, format="tuple"
+        )
+    await connection.set_type_codec(
+        "float4",
+        schema="pg_catalog",
+        encoder=lambda v: struct.pack("!f", _to_float(v)),
+        decoder=lambda data: _shortest_float4(struct.unpack("!f", data)[0]),
+        format="binary",
+    )
+    await connection.set_type_codec(
+        "json", schema="pg_catalog", encoder=_encode_json, decoder=_decode_json, format="binary"
+    )
+    await connection.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=lambda v: b"\x01" + _encode_json(v),
+        decoder=lambda data: json.loads(data[1:]),
+        format="binary",
+    )
+
+
+def _decode_date(value: tuple[int]) -> str:
+    if value[0] == INT32_MAX:
+        return "infinity"
+    if value[0] == INT32_MIN:
+        return "-infinity"
+    return _format_date_days(value[0])
+
+
+def _to_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"expected a number, got {value!r}") from None
+
+
+# Results -----------------------------------------------------------------------------------------
+
+PASSTHROUGH = frozenset(
+    {
+        "int2",
+        "int4",
+        "int8",
+        "oid",
+        "text",
+        "varchar",
+        "bpchar",
+        "name",
+        "bool",
+        "xid",
+        "cid",
+        "timestamp",
+        "timestamptz",
+        "date",
+        "time",
+        "timetz",
+        "interval",
+        "money",
+        "xml",
+        "tsvector",
+        "tsquery",
+    }
+)  # decoded straight into JSON-ready values: no per-value work
+
+
+def to_json(value: Any, char_as_text: bool = False) -> Any:
+    """One decoded value (of any type, at any nesting) as a JSON-ready value."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _special_float(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, bytes):
+        return value.decode("latin-1") if char_as_text else base64.b64encode(value).decode("ascii")
+    if isinstance(value, list):
+        return [to_json(item, char_as_text) for item in value]
+    if isinstance(value, asyncpg.Record):
+        return {key: to_json(item, char_as_text) for key, item in value.items()}
+    if isinstance(value, asyncpg.Range):
+        if value.isempty:
+            return {"empty": True}
+        bounds = ("[" if value.lower_inc else "(") + ("]" if value.upper_inc else ")")
+        return {"lower": to_json(value.lower), "upper": to_json(value.upper), "bounds": bounds}
+    if isinstance(value, asyncpg.BitString):
+        return value.as_string()
+    if isinstance(value, asyncpg.Path):
+        return {"closed": value.is_closed, "points": [to_json(point) for point in value]}
+    if isinstance(value, tuple):
+        return [to_json(item, char_as_text) for item in value]
+    if isinstance(value, dict):
+        return {str(key): to_json(item, char_as_text) for key, item in value.items()}
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return format_interval(0, value.days, value.seconds * 1_000_000 + value.microseconds)
+    return str(value)
+
+
+def column_converter(column_type: Type) -> Callable[[Any], Any] | None:
+    """The function that finishes one column's values, or ``None`` when they are JSON-ready already."""
+    name = column_type.name.removesuffix("[]")
+    if column_type.kind == "scalar" and name in PASSTHROUGH:
+        return None
+    if name == "pg_lsn":
+        return _format_lsn
+    char_as_text = name == "char"  # the one-byte internal type "char" (bpchar is character(n))
+    return lambda value: to_json(value, char_as_text)
+
+
+def _format_lsn(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_format_lsn(item) for item in value]
+    if value is None:
+        return None
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
+# Parameters --------------------------------------------------------------------------------------
+
+_INTEGER_TYPES = frozenset({"int2", "int4", "int8", "oid", "xid", "cid"})
+_TEXT_TYPES = frozenset({"text", "varchar", "bpchar", "name", "citext", "unknown"})
+
+
+def coerce_parameter(value: Any, parameter_type: Type) -> Any:
+    """A JSON value as the Python object asyncpg encodes for ``parameter_type`` (arrays element-wise)."""
+    if value is None:
+        return None
+    name = parameter_type.name
+    if name.endswith("[]") or parameter_type.kind == "array":
+        if not isinstance(value, list):
+            raise ParameterError(f"expected a JSON array for type {name}, got {type(value).__name__}")
+        element = Type(
+            parameter_type.oid, name.removesuffix("[]").lstrip("_"), "scalar", parameter_type.schema
+        )
+        return [coerce_parameter(item, element) for item in value]
+    if name in _INTEGER_TYPES:
+        return _to_int(value)
+    if name in {"float4", "float8"}:
+        return _to_float(value)
+    if name == "numeric":
+        return _to_decimal(value)
+    if name == "bool":
+        return _to_bool(value)
+    if name == "bytea":
+        return _to_bytes(value)
+    if name in _TEXT_TYPES:
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if name == "uuid" and isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            raise ParameterError(f"expected a UUID, got {value!r}") from None
+    return value
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ParameterError(f"expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ParameterError(f"expected an integer, got {value!r}")
+
+
+def _to_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ParameterError(f"expected a number or a numeric string, got {value!r}")
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ParameterError(f"expected a number or a numeric string, got {value!r}") from None
+
+
+_TRUE = {"t", "true", "y", "yes", "on", "1"}
+_FALSE = {"f", "false", "n", "no", "off", "0"}
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ParameterError(f"expected a boolean, got {value!r}")
+
+
+def _to_bytes(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise ParameterError(
+            f"expected base64 text (or '\\x' followed by hex) for bytea, got {type(value).__name__}"
+        )
+    try:
+        if value.startswith("\\x"):
+            return bytes.fromhex(value[2:])
+        return base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        raise ParameterError("expected base64 text (or '\\x' followed by hex) for bytea") from None

@@ -1,0 +1,264 @@
+"""Running one caller-supplied statement: the safety checks, parameters, the row cap and the command tag.
+
+In read-only mode a statement must pass, in order: the lexical checks of ``safety.py`` (no transaction
+control, no side-effect function calls), PostgreSQL's parser as a single statement (the extended
+protocol refuses ``a; b``), PostgreSQL's grammar for queries (``PREPARE _ AS <query>`` only parses for
+SELECT/VALUES/TABLE/WITH and INSERT/UPDATE/DELETE/MERGE), and then runs in a ``READ ONLY`` transaction,
+where PostgreSQL refuses every write, including data-modifying CTEs, ``SELECT ... INTO`` and ``nextval``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from asyncpg.prepared_stmt import PreparedStatement
+
+from libmcp import ToolError
+from services.postgres.convert import ParameterError, coerce_parameter, column_converter
+from services.postgres.safety import (
+    TRANSACTION_CONTROL,
+    VERBS,
+    LexError,
+    Token,
+    denied_call,
+    first_word,
+    has_content,
+    rows_affected,
+    statement_verb,
+    synthesized_tag,
+    tokenize,
+)
+
+SESSION_CONTROL = frozenset({"prepare", "deallocate", "discard"})  # asyncpg manages prepared statements
+COUNT_BUDGET_S = 1.0  # time allowed to count the rows beyond the cap (the total is then unknown)
+COUNT_LIMIT = 2**31 - 1  # MOVE FORWARD takes a 32-bit count
+GRAMMAR_PREFIX = "PREPARE mcp_sse_query_check AS "
+READ_ONLY_HINT = "The service runs in read-only mode (POSTGRES_ACCESS_MODE=read-only)."
+
+
+@dataclass(slots=True)
+class Column:
+    name: str
+    type: str
+
+
+@dataclass(slots=True)
+class StatementResult:
+    columns: list[Column]
+    rows: list[list[Any]]
+    truncated: bool
+    total_rows: int | None
+    command_tag: str | None
+    rows_affected: int | None
+
+
+class StatementRunner:
+    """Runs caller-supplied SQL under the access mode of the deployment."""
+
+    def __init__(self, *, read_only: bool, statement_timeout_s: float) -> None:
+        self.read_only = read_only
+        self.statement_timeout_s = statement_timeout_s
+        self._queries: OrderedDict[str, None] = OrderedDict()  # texts the grammar accepted as queries
+
+    async def execute(
+        self, connection: asyncpg.Connection, query: str, params: list[Any], max_rows: int
+    ) -> StatementResult:
+        tokens = self.vet(query)
+        verb = statement_verb(tokens)
+        if self.read_only:
+            await self.check_query_grammar(connection, query, verb)
+            async with connection.transaction(readonly=True):
+                statement = await prepare(connection, query, unnamed=True)
+                return await self._run(connection, statement, params, verb, max_rows)
+        statement = await prepare(connection, query)
+        if statement.get_attributes():
+            async with connection.transaction():
+                return await self._run(connection, statement, params, verb, max_rows)
+        return await self._run(connection, statement, params, verb, max_rows)
+
+    async def explain(
+        self, connection: asyncpg.Connection, query: str, params: list[Any], analyze: bool
+    ) -> dict[str, Any]:
+        """The JSON plan; ``analyze`` runs the statement in a transaction that is always rolled back."""
+        if analyze and self.read_only:
+            raise ToolError(
+                "analyze=true runs the statement, so it needs POSTGRES_ACCESS_MODE=read-write. "
+                "Without analyze the plan is estimated without running anything."
+            )
+        tokens = self.vet(query)
+        await self.check_query_grammar(connection, query, statement_verb(tokens), explaining=True)
+        options = "FORMAT JSON, ANALYZE, BUFFERS" if analyze else "FORMAT JSON"
+        transaction = connection.transaction(readonly=self.read_only)
+        await transaction.start()
+        try:
+            statement = await prepare(connection, f"EXPLAIN ({options}) {query}", unnamed=True)
+            plans = await statement.fetchval(*coerce_all(params, statement))
+        finally:
+            await transaction.rollback()
+        plan: dict[str, Any] = plans[0]
+        return plan
+
+    def vet(self, query: str) -> list[Token]:
+        """The lexical checks; returns the tokens."""
+        try:
+            tokens = tokenize(query)
+        except LexError as exc:
+            raise ToolError(f"The query could not be parsed: {exc}.") from None
+        if not has_content(tokens):
+            raise ToolError("The query is empty.")
+        word = first_word(tokens)
+        if word in TRANSACTION_CONTROL or word in SESSION_CONTROL:
+            raise ToolError(
+                f"{word.upper()} is refused: each call runs as its own transaction on a pooled session, so "
+                "transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, PREPARE TRANSACTION) and "
+                "session-level PREPARE, DEALLOCATE and DISCARD have no use here."
+            )
+        if self.read_only:
+            denied = denied_call(tokens)
+            if denied is not None:
+                raise ToolError(
+                    f"Calling {denied} is refused in read-only mode: its effect is outside what a read-only "
+                    f"transaction can refuse. {READ_ONLY_HINT}"
+                )
+        return tokens
+
+    async def check_query_grammar(
+        self, connection: asyncpg.Connection, query: str, verb: str, explaining: bool = False
+    ) -> None:
+        """Let PostgreSQL's grammar decide that ``query`` is a query (not DDL, DO, COPY, SET, VACUUM...).
+
+        Called outside any transaction: a refused parse must not abort the caller's transaction.
+        """
+        if query in self._queries:
+            self._queries.move_to_end(query)
+            return
+        try:
+            await prepare(connection, GRAMMAR_PREFIX + query, unnamed=True)
+        except asyncpg.PostgresSyntaxError:
+            await prepare(connection, query, unnamed=True)  # a real syntax error reports itself, in place
+            what = (verb or "this statement").upper()
+            if explaining:
+                raise ToolError(
+                    f"explain_query explains SELECT, VALUES, TABLE, WITH, INSERT, UPDATE, DELETE and MERGE "
+                    f"statements, not {what}."
+                ) from None
+            raise ToolError(
+                f"{what} is refused in read-only mode: only queries run "
+                "(SELECT, VALUES, TABLE, WITH ... SELECT). "
+                f"{READ_ONLY_HINT} Use explain_query for plans and current_setting() for settings."
+            ) from None
+        self._queries[query] = None
+        if len(self._queries) > 512:
+            self._queries.popitem(last=False)
+
+    async def _run(
+        self,
+        connection: asyncpg.Connection,
+        statement: PreparedStatement,
+        params: list[Any],
+        verb: str,
+        max_rows: int,
+    ) -> StatementResult:
+        args = coerce_all(params, statement)
+        attributes = statement.get_attributes()
+        if not attributes:
+            await statement.fetch(*args)
+            tag = statement.get_statusmsg() or None
+            return StatementResult([], [], False, None, tag, rows_affected(tag))
+        total: int | None
+        if self.read_only:
+            # One round trip (Bind + Execute) for the first rows; a query is free of side effects here, so
+            # when there were more, a second portal counts them all server-side.
+            records = []
+            async for record in statement.cursor(*args, prefetch=max_rows + 1):
+                records.append(record)
+                if len(records) > max_rows:
+                    break
+            truncated = len(records) > max_rows
+            total = len(records)
+            if truncated:
+                records = records[:max_rows]
+                total = await self._count_rest(connection, await statement.cursor(*args), 0)
+        else:
+            # Writes run once: the same portal returns the first rows, then counts the rest.
+            cursor = await statement.cursor(*args)
+            records = await cursor.fetch(max_rows + 1)
+            truncated = len(records) > max_rows
+            total = len(records)
+            if truncated:
+                records = records[:max_rows]
+                total = await self._count_rest(connection, cursor, max_rows + 1)
+        converters = [column_converter(attribute.type) for attribute in attributes]
+        if any(converters):
+            rows = [
+                [
+                    value if convert is None else convert(value)
+                    for value, convert in zip(record, converters, strict=True)
+                ]
+                for record in records
+            ]
+        else:
+            rows = [list(record) for record in records]
+        columns = [Column(attribute.name, _type_name(attribute.type)) for attribute in attributes]
+        tag = synthesized_tag(verb, total) if total is not None and verb in VERBS else None
+        affected = total if verb in {"insert", "update", "delete", "merge"} else None
+        return StatementResult(columns, rows, truncated, total, tag, affected)
+
+    async def _count_rest(self, connection: asyncpg.Connection, cursor: Any, fetched: int) -> int | None:
+        budget_ms = max(1, round(min(COUNT_BUDGET_S, self.statement_timeout_s) * 1000))
+        try:
+            # A savepoint: a count that runs out of time must not abort the statement's own work.
+            async with connection.transaction():
+                await connection.execute(f"SET LOCAL statement_timeout = {budget_ms:d}")
+                moved = await cursor.forward(COUNT_LIMIT)
+        except asyncpg.QueryCanceledError:
+            return None
+        return fetched + int(moved)
+
+
+async def prepare(connection: asyncpg.Connection, query: str, *, unnamed: bool = False) -> PreparedStatement:
+    """Parse ``query`` server-side as exactly one statement.
+
+    ``unnamed`` uses PostgreSQL's unnamed statement (asyncpg: ``name=False``), which needs no Close round
+    trip later; it lives only until the next Parse or simple query, so only for parse-then-run sequences.
+    """
+    try:
+        return await connection.prepare(query, name=False if unnamed else None)
+    except asyncpg.PostgresSyntaxError as exc:
+        if "multiple commands" in (exc.message or ""):
+            raise ToolError(
+                "Exactly one statement per call: the query holds several statements separated by ';'. "
+                "Send them as separate calls."
+            ) from None
+        raise
+
+
+def coerce_all(params: list[Any], statement: PreparedStatement) -> list[Any]:
+    """The JSON parameters as the values asyncpg encodes for the statement's ``$n`` types."""
+    types = statement.get_parameters()
+    if len(params) != len(types):
+        raise ToolError(
+            f"The statement has {len(types)} parameter(s) ($1..${len(types)}) "
+            f"but params holds {len(params)} value(s)."
+            if types
+            else f"The statement has no $n parameters but params holds {len(params)} value(s)."
+        )
+    values = []
+    for index, (value, parameter_type) in enumerate(zip(params, types, strict=True)):
+        try:
+            values.append(coerce_parameter(value, parameter_type))
+        except ParameterError as exc:
+            raise ToolError(
+                f"params[{index}] (${index + 1}, type {_type_name(parameter_type)}): {exc}"
+            ) from None
+    return values
+
+
+def _type_name(type_: Any) -> str:
+    name: str = type_.name
+    if type_.schema and type_.schema != "pg_catalog":
+        return f"{type_.schema}.{name}"
+    return name
