@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 import time
 from collections.abc import Iterable
@@ -20,6 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libmcp.config import ServerSettings
 from libmcp.observability import Metrics
+
+logger = logging.getLogger("libmcp.security")
 
 # Paths any caller may reach: orchestrator probes must work without a token.
 OPEN_PATHS = frozenset({"/health"})
@@ -110,6 +113,22 @@ class SecurityMiddleware:
         self.metrics = metrics
         self.tokens = [token.encode() for token in settings.auth_tokens]
 
+    def _reject(self, reason: str, scope: Scope, client: str) -> None:
+        """Count and log one refusal (never the token or the body)."""
+        self.metrics.http_rejections.labels(reason).inc()
+        logger.warning(
+            "request refused",
+            extra={
+                "fields": {
+                    "event": "rejected",
+                    "reason": reason,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "client": client,
+                }
+            },
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -121,7 +140,7 @@ class SecurityMiddleware:
         origin = headers.get(b"origin")
         if origin is not None and path not in OPEN_PATHS:
             if not origin_allowed(origin.decode("latin-1"), self.settings.allowed_origins):
-                self.metrics.http_rejections.labels("origin").inc()
+                self._reject("origin", scope, client_id)
                 await send_json(send, 403, {"error": f"Origin {origin.decode('latin-1')!r} is not allowed"})
                 return
             if scope["method"] == "OPTIONS":
@@ -132,7 +151,7 @@ class SecurityMiddleware:
             if self.tokens:
                 token = self._bearer(headers.get(b"authorization"))
                 if token is None:
-                    self.metrics.http_rejections.labels("auth").inc()
+                    self._reject("auth", scope, client_id)
                     await send_json(
                         send,
                         401,
@@ -165,7 +184,7 @@ class SecurityMiddleware:
         declared = headers.get(b"content-length")
         too_large = {"error": f"request body exceeds {limit} bytes (MCP_MAX_BODY_BYTES)"}
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            self.metrics.http_rejections.labels("body_size").inc()
+            self._reject("body_size", scope, scope["state"]["client_id"])
             await send_json(send, 413, too_large)
             return
         chunks: list[bytes] = []
@@ -177,7 +196,7 @@ class SecurityMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                self.metrics.http_rejections.labels("body_size").inc()
+                self._reject("body_size", scope, scope["state"]["client_id"])
                 await send_json(send, 413, too_large)
                 return
             chunks.append(chunk)

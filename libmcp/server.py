@@ -96,11 +96,13 @@ class Service:
         open_world: bool = False,
         enabled: Callable[[Any], bool] | None = None,
         enabled_when: str | None = None,
+        hints: Callable[[Any], dict[str, bool]] | None = None,
     ) -> Callable[[ToolFunction], ToolFunction]:
         """Register an async function as a tool.
 
         ``enabled(settings)`` hides it from a deployment (not listed, not callable); ``enabled_when``
         says in words when it is on, for the generated docs (``"GITHUB_ALLOW_WRITE=true"``).
+        ``hints(settings)`` overrides annotations per deployment (``{"read_only": True}``).
         """
 
         def register(function: ToolFunction) -> ToolFunction:
@@ -114,6 +116,7 @@ class Service:
                 open_world=open_world,
                 enabled=enabled,
                 enabled_when=enabled_when,
+                hints=hints,
             )
             if tool.name in self.tools:
                 raise ValueError(f"tool {tool.name} is registered twice in service {self.name}")
@@ -175,7 +178,7 @@ class Server:
             for name, tool in service.tools.items()
             if tool.enabled is None or tool.enabled(self.settings)
         }
-        self.tool_definitions = [tool.definition for tool in self.tools.values()]
+        self.tool_definitions = [tool.definition_for(self.settings) for tool in self.tools.values()]
         self.server_info = {"name": service.name, "title": service.title, "version": service.version}
         self.capabilities: dict[str, Any] = {"tools": {"listChanged": False}}
         self.startup_context = StartupContext(self.settings, self.server_settings, self.state, self.metrics)

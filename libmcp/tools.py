@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, get_type_hints
 
@@ -29,6 +29,12 @@ class ToolOutput(BaseModel):
 
     def mcp_text(self) -> str:
         return self.model_dump_json(indent=2)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if callable(cls.__dict__.get("text")):
+            raise TypeError(f"{cls.__name__}.text() would never be called: override mcp_text() instead")
 
 
 class ToolError(Exception):
@@ -90,6 +96,7 @@ class Tool:
     takes_context: bool
     enabled: Callable[[Any], bool] | None = None
     enabled_when: str | None = None
+    hints: Callable[[Any], dict[str, bool]] | None = None
     definition: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,6 +108,13 @@ class Tool:
             "outputSchema": object_schema(self.output_model),
             "annotations": {"title": self.title, **self.annotations.to_dict()},
         }
+
+    def definition_for(self, settings: Any) -> dict[str, Any]:
+        """The definition a deployment lists: ``hints(settings)`` may override annotations."""
+        if self.hints is None:
+            return self.definition
+        annotations = replace(self.annotations, **self.hints(settings))
+        return {**self.definition, "annotations": {"title": self.title, **annotations.to_dict()}}
 
     async def invoke(self, arguments: BaseModel, context: ToolContext) -> ToolOutput:
         call_args: list[Any] = []
@@ -130,6 +144,7 @@ def build_tool(
     open_world: bool,
     enabled: Callable[[Any], bool] | None,
     enabled_when: str | None = None,
+    hints: Callable[[Any], dict[str, bool]] | None = None,
 ) -> Tool:
     """Inspect a typed async function and make a :class:`Tool` of it.
 
@@ -138,14 +153,14 @@ def build_tool(
     """
     if not inspect.iscoroutinefunction(function):
         raise TypeError(f"tool {function.__name__} must be an async function")
-    hints = get_type_hints(function)
-    output_model = hints.get("return")
+    type_hints = get_type_hints(function)
+    output_model = type_hints.get("return")
     if not (isinstance(output_model, type) and issubclass(output_model, BaseModel)):
         raise TypeError(f"tool {function.__name__} must return a pydantic model")
     input_model: type[BaseModel] = _NoArguments
     takes_input = takes_context = False
     for parameter in inspect.signature(function).parameters.values():
-        hint = hints.get(parameter.name)
+        hint = type_hints.get(parameter.name)
         if isinstance(hint, type) and issubclass(hint, ToolContext):
             takes_context = True
         elif isinstance(hint, type) and issubclass(hint, BaseModel) and not takes_input:
@@ -177,6 +192,7 @@ def build_tool(
         takes_context=takes_context,
         enabled=enabled,
         enabled_when=enabled_when,
+        hints=hints,
     )
 
 

@@ -141,9 +141,14 @@ def up_command(names: Sequence[str]) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        _stop_all(children)
-        for cleanup in reversed(cleanups):
-            cleanup()
+        # A second Ctrl-C or SIGTERM must not cut the shutdown short and leak an embedded database.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            _stop_all(children)
+        finally:
+            for cleanup in reversed(cleanups):
+                cleanup()
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -11,6 +12,8 @@ from libmcp import protocol
 from libmcp.protocol import Message
 from libmcp.security import RateLimiter
 from libmcp.server import CallInfo, Era, Server
+
+logger = logging.getLogger("libmcp.security")
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -41,6 +44,10 @@ def rate_limit(
             wait = limiter.retry_after(client_id)
             if wait:
                 server.metrics.http_rejections.labels("rate_limit").inc()
+                logger.warning(
+                    "request refused",
+                    extra={"fields": {"event": "rejected", "reason": "rate_limit", "client": client_id}},
+                )
                 error = protocol.RpcError(
                     protocol.INVALID_REQUEST,
                     f"Rate limit exceeded: retry after {wait} s",

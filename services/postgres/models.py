@@ -19,7 +19,7 @@ DatabaseName = Field(
 
 
 class _CompactOutput(ToolOutput):
-    def text(self) -> str:
+    def mcp_text(self) -> str:
         return self.model_dump_json(by_alias=True)
 
 

@@ -64,7 +64,13 @@ async def list_databases(ctx: ToolContext) -> ListDatabasesResult:
     )
 
 
-@service.tool(title="Run SQL", read_only=False, destructive=True, idempotent=False)
+@service.tool(
+    title="Run SQL",
+    read_only=False,
+    destructive=True,
+    idempotent=False,
+    hints=lambda settings: {"read_only": settings.read_only, "destructive": not settings.read_only},
+)
 async def execute_sql(args: ExecuteSqlArgs, ctx: ToolContext) -> ExecuteSqlResult:
     """Run exactly one SQL statement and return its columns (name, type) and rows as JSON.
 

@@ -8,6 +8,8 @@ import mcp_types
 from mcp import Client, ClientSession
 from mcp.client.sse import sse_client
 
+from libmcp import Service, ServiceSettings, ToolOutput
+
 
 async def all_tools(client: Any) -> list[Any]:
     """Every tool, following nextCursor (the demo service pages two tools at a time)."""
@@ -79,3 +81,36 @@ async def test_validation_errors_and_tool_errors_are_results_a_model_can_read(de
     assert too_many.is_error and "times: Input should be less than or equal to 10" in too_many.content[0].text
     assert unknown_arg.is_error and "colour: unknown argument" in unknown_arg.content[0].text
     assert deliberate.is_error and deliberate.content[0].text == "disk is full"
+
+
+class ModeSettings(ServiceSettings):
+    demo_mode: str = "read-only"
+
+
+class Done(ToolOutput):
+    pass
+
+
+async def test_annotations_can_follow_the_deployment_settings(serve_service):
+    modal = Service("modal", version="1", settings_class=ModeSettings)
+
+    @modal.tool(read_only=False, hints=lambda settings: {"read_only": settings.demo_mode == "read-only"})
+    async def run() -> Done:
+        """Run something that writes only in read-write mode."""
+        return Done()
+
+    for mode, expected in (("read-only", True), ("read-write", False)):
+        url, _ = serve_service(modal, ModeSettings(demo_mode=mode))
+        async with Client(f"{url}/mcp", mode="auto") as client:
+            (tool,) = (await client.list_tools()).tools
+        assert tool.annotations.read_only_hint is expected
+
+
+def test_a_text_method_on_a_result_is_refused_because_mcp_text_is_the_hook():
+    import pytest
+
+    with pytest.raises(TypeError, match="override mcp_text"):
+
+        class Wrong(ToolOutput):
+            def text(self) -> str:
+                return "never used"

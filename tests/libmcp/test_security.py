@@ -161,3 +161,14 @@ def test_preflight_from_a_foreign_origin_is_refused(serve_service):
     response = httpx.options(f"{url}/mcp", headers={"Origin": "https://evil.example.com"})
     assert response.status_code == 403
     assert "access-control-allow-origin" not in response.headers
+
+
+def test_every_refusal_is_logged_with_its_reason_but_never_the_token(serve_service, caplog):
+    url, _ = serve_service(service, auth_tokens=["right"], allowed_origins=[])
+    with caplog.at_level("WARNING", logger="libmcp.security"):
+        rpc(url, "ping", headers={"Authorization": "Bearer wrong-secret"})
+        rpc(url, "ping", headers={"Origin": "https://evil.example.com"})
+    reasons = [record.fields["reason"] for record in caplog.records if hasattr(record, "fields")]
+    assert reasons == ["auth", "origin"]
+    assert all(record.fields["path"] == "/rpc" for record in caplog.records)
+    assert "wrong-secret" not in caplog.text

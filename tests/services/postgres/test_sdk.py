@@ -19,7 +19,9 @@ async def test_tools_are_discovered_with_honest_annotations(read_only_url):
     }
     for name in ("list_databases", "list_tables", "table_info", "query_stats", "explain_query"):
         assert tools[name].annotations.read_only_hint is True
-    assert tools["execute_sql"].annotations.read_only_hint is False
+    # In a read-only deployment execute_sql cannot write, and says so.
+    assert tools["execute_sql"].annotations.read_only_hint is True
+    assert tools["execute_sql"].annotations.destructive_hint is False
     assert tools["execute_sql"].input_schema["required"] == ["query"]
     assert "$1" in tools["execute_sql"].input_schema["properties"]["params"]["description"]
     assert tools["table_info"].input_schema["properties"]["table"]["maxLength"] == 128
@@ -51,3 +53,10 @@ async def test_sse_session_lists_tables(read_only_url):
         await session.initialize()
         result = await session.call_tool("list_tables", {"schema": "sales"})
     assert result.structured_content["tables"][0]["name"] == "orders"
+
+
+async def test_execute_sql_is_announced_as_destructive_in_read_write_mode(read_write_url):
+    async with Client(f"{read_write_url}/mcp", mode="auto") as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert tools["execute_sql"].annotations.read_only_hint is False
+    assert tools["execute_sql"].annotations.destructive_hint is True
