@@ -18,13 +18,20 @@ sys.exit(0 if sys.version_info >= (3, 11) else 1)
 PY
 
 apt_packages() {
-  # One package per line in scripts/apt/<area>.txt; '#' starts a comment.
+  # One package per line in scripts/apt/<area>.txt; '#' starts a comment. PACKAGE@COMMAND counts the
+  # package as present when COMMAND is on PATH (Node.js and npm often come from elsewhere than Debian).
   cat scripts/apt/*.txt 2>/dev/null | sed 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d' | sort -u
 }
 
 ensure_system_packages() {
-  local missing=()
-  for pkg in $(apt_packages); do
+  local missing=() entry pkg cmd
+  for entry in $(apt_packages); do
+    pkg="${entry%@*}"
+    cmd=""
+    [ "$pkg" != "$entry" ] && cmd="${entry#*@}"
+    if [ -n "$cmd" ] && command -v "$cmd" >/dev/null 2>&1; then
+      continue
+    fi
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
