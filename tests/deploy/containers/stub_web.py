@@ -1,0 +1,45 @@
+"""The container tier's web stand-ins, run in a container on litellm-net (tests/deploy/test_containers.py).
+
+Port 8080 serves a small HTML page for mcp-fetch to convert. Port 8081 serves the project's GitHub REST
+stand-in (tests/services/github/fake_github.py: GitHub's documented payload shapes), because the real
+GitHub API cannot be reached from this machine. Run as ``python -m tests.deploy.containers.stub_web``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from tests.services.github.fake_github import FakeGitHub
+
+PAGE = """<!doctype html>
+<html><head><title>Container tier</title></head>
+<body><h1>Hello from the stub</h1><p>mcp-fetch reached <b>litellm-net</b>.</p></body></html>
+"""
+
+
+async def page(_: object) -> HTMLResponse:
+    return HTMLResponse(PAGE)
+
+
+def main() -> None:
+    fake_github = FakeGitHub()
+    fake_github.reset()
+    web = Starlette(routes=[Route("/", page)])
+    servers = [
+        uvicorn.Server(uvicorn.Config(web, host="0.0.0.0", port=8080, log_level="warning")),
+        uvicorn.Server(uvicorn.Config(fake_github.app(), host="0.0.0.0", port=8081, log_level="warning")),
+    ]
+
+    async def serve_all() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    asyncio.run(serve_all())
+
+
+if __name__ == "__main__":
+    main()
