@@ -155,6 +155,8 @@ def up_command(names: Sequence[str]) -> int:
 def _watch(children: dict[str, subprocess.Popen[bytes]]) -> None:
     """Wait until Ctrl-C or SIGTERM; a service that dies is reported and the others keep running."""
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Explicitly: a shell starts background jobs with SIGINT ignored, and Ctrl-C must still work.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     reported: set[str] = set()
     while True:
         for name, child in children.items():

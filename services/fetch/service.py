@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from importlib.metadata import version
 from typing import Any
 
@@ -42,6 +43,11 @@ service = Service(
     ),
     settings_class=FetchSettings,
 )
+
+
+# RFC 9110: a field name is a token; values here are limited to visible ASCII, space and tab.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 
 @service.tool(title="Fetch a URL as markdown", read_only=True, idempotent=True, open_world=True)
@@ -99,6 +105,13 @@ async def http_request(args: HttpRequestArgs, ctx: ToolContext) -> HttpRequestRe
     reserved = sorted(name for name in headers if name.lower() in RESERVED_HEADERS)
     if reserved:
         raise ToolError(f"headers: {', '.join(reserved)} cannot be set; the client sets them itself")
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ToolError(
+                f"headers: {name!r} is not a valid header name (letters, digits and !#$%&'*+-.^_`|~)"
+            )
+        if not _HEADER_VALUE.fullmatch(value):
+            raise ToolError(f"headers: the value of {name} must be printable ASCII without line breaks")
     if args.body is not None and args.json_body is not None:
         raise ToolError("body and json: give one of them, not both")
     content: bytes | None = None

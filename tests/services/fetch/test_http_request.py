@@ -179,3 +179,19 @@ def test_settings_match_the_registry() -> None:
     assert set(registry_defaults) == {name.upper() for name in FetchSettings.model_fields}
     from_registry = load_settings(FetchSettings, environ={k: v for k, v in registry_defaults.items() if v})
     assert from_registry == defaults
+
+
+@pytest.mark.parametrize(
+    ("headers", "problem"),
+    [
+        ({"X-Ok": "\u0080"}, "printable ASCII"),
+        ({"X-Ok": "a\r\nInjected: 1"}, "printable ASCII"),
+        ({"Bad Name": "x"}, "not a valid header name"),
+    ],
+)
+async def test_header_names_and_values_that_http_cannot_carry_are_refused(
+    echo: PageServer, reader: FetchService, headers: dict[str, str], problem: str
+) -> None:
+    result = await reader.call("http_request", {"url": echo.url("/echo"), "headers": headers})
+    assert result["isError"] is True
+    assert problem in text_of(result)
