@@ -41,6 +41,8 @@ UNREACHABLE = (
     asyncpg.exceptions.ConnectionFailureError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.AdminShutdownError,
+    # The protocol state of a connection the server dropped mid-operation: it is lost as well.
+    asyncpg.InternalClientError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
 )
@@ -187,7 +189,13 @@ class Databases:
         except asyncpg.InterfaceError as exc:
             raise ToolError(self.scrub(str(exc))) from None
         finally:
-            await pool.release(connection)
+            try:
+                await pool.release(connection)
+            except Exception as exc:
+                # A connection the server dropped mid-call (shutdown, restart) cannot be reset: asyncpg
+                # has already closed it, the pool opens a fresh one next time, and the clear error above
+                # must not be replaced by this one.
+                logger.debug("released a broken connection: %s", type(exc).__name__)
 
     def _drop_pool(self, name: str) -> None:
         pool = self._pools.pop(name, None)
