@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-
 import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -16,8 +11,8 @@ from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
 from libmcp import CheckResult, Service, observability
-from tests.libmcp.conftest import modern_post, rpc
-from tests.support.servers import REPO_ROOT, free_port
+from tests.libmcp.conftest import demo_process, modern_post, rpc
+from tests.support.servers import free_port
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -52,27 +47,11 @@ def test_metrics_count_requests_tool_outcomes_and_durations(demo):
 
 
 def test_metrics_are_also_served_on_their_own_port():
-    port, metrics_port = free_port(), free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MCP_ENV_FILE": os.devnull}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.libmcp.demo_service", str(port), str(metrics_port)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            try:
-                response = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        assert response.status_code == 200
-        assert "mcp_tool_calls_in_flight" in response.text
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    metrics_port = free_port()
+    with demo_process(metrics_port=metrics_port):
+        response = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+    assert response.status_code == 200
+    assert "mcp_tool_calls_in_flight" in response.text
 
 
 @pytest.fixture
@@ -155,37 +134,14 @@ def test_discovery_document_is_built_from_the_live_tools(demo):
 
 
 def test_standard_otel_variables_turn_on_span_export():
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO_ROOT),
-        "MCP_ENV_FILE": os.devnull,
-        "OTEL_TRACES_EXPORTER": "console",
-        "OTEL_SERVICE_NAME": "demo-under-test",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.libmcp.demo_service", str(port)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                httpx.get(f"{url}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.05)
+    env = {"OTEL_TRACES_EXPORTER": "console", "OTEL_SERVICE_NAME": "demo-under-test"}
+    with demo_process(env) as (process, url):
         rpc(
             url,
             "tools/call",
             {"name": "echo", "arguments": {"text": "traced"}},
             headers={"traceparent": PARENT},
         )
-    finally:
         process.terminate()
         output, _ = process.communicate(timeout=15)
     assert '"name": "tools/call echo"' in output

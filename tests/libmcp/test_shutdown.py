@@ -3,47 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
 import httpx
 import pytest
 
-from tests.support.servers import REPO_ROOT, free_port
+from tests.libmcp.conftest import demo_process as start_demo_process
 
 
 @pytest.fixture
 def demo_process():
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO_ROOT),
-        "MCP_ENV_FILE": os.devnull,
-        "MCP_SHUTDOWN_GRACE_S": "5",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.libmcp.demo_service", str(port)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield process, url
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    with start_demo_process({"MCP_SHUTDOWN_GRACE_S": "5"}) as started:
+        yield started
 
 
 def call(url: str, name: str, arguments: dict) -> httpx.Response:
