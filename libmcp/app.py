@@ -10,46 +10,22 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from libmcp import protocol
+from libmcp.http import HttpReply, HttpRequest, json_reply
 from libmcp.observability import METRICS_CONTENT_TYPE
-from libmcp.security import RateLimiter, SecurityMiddleware, send_json
+from libmcp.openapi import JSONRPC_REQUEST_BODY, document
+from libmcp.security import Admission, RateLimiter, RequestGuard
 from libmcp.server import Server
-from libmcp.transports._http import json_response
 from libmcp.transports.rpc import RpcTransport
 from libmcp.transports.sse import SseTransport
 from libmcp.transports.streamable_http import StreamableHttpTransport
 
 TRANSPORT_PATHS = {"streamable_http": "/mcp", "sse": "/sse", "sse_messages": "/messages", "rpc": "/rpc"}
 
-_JSONRPC_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "oneOf": [
-                    {"$ref": "#/components/schemas/JsonRpcMessage"},
-                    {"type": "array", "items": {"$ref": "#/components/schemas/JsonRpcMessage"}},
-                ]
-            }
-        }
-    },
-}
-_JSONRPC_SCHEMA = {
-    "type": "object",
-    "required": ["jsonrpc"],
-    "properties": {
-        "jsonrpc": {"type": "string", "enum": ["2.0"]},
-        "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
-        "method": {"type": "string"},
-        "params": {"type": "object"},
-    },
-}
-
-
 def create_app(server: Server) -> FastAPI:
-    """The FastAPI app of one service; ``app.state.sse`` lets the runner end streams on shutdown."""
+    """The ASGI app of one service; ``app.state.sse`` lets the runner end streams on shutdown."""
     settings = server.server_settings
     limiter = RateLimiter(settings)
     sse = SseTransport(server, limiter, settings.sse_keepalive_s)
@@ -65,7 +41,13 @@ def create_app(server: Server) -> FastAPI:
             sse.close_all()
             await server.stop()
 
-    app = FastAPI(
+    app = ServiceApp(
+        guard=RequestGuard(settings, server.metrics),
+        routes={
+            ("POST", "/mcp"): streamable.handle_post,
+            ("POST", "/rpc"): rpc.handle_post,
+            ("POST", "/messages"): sse.handle_message,
+        },
         title=f"mcp-sse {server.service.name}",
         version=server.service.version,
         description=server.service.instructions or "",
@@ -80,32 +62,44 @@ def create_app(server: Server) -> FastAPI:
 
     async def health(request: Request) -> Response:
         healthy, body = await server.health()
-        return json_response(body, 200 if healthy else 503)
+        return _json_response(body, 200 if healthy else 503)
 
     async def metrics(request: Request) -> Response:
         return Response(server.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     async def discovery(request: Request) -> Response:
-        return json_response(describe(server))
+        return _json_response(describe(server))
 
-    jsonrpc = {"requestBody": _JSONRPC_BODY}
+    async def not_in_stateless_mode(request: Request) -> Response:
+        # Stateless: there is no standalone GET stream and no session to delete.
+        return Response(status_code=405, headers={"Allow": "POST"})
+
+    # The MCP routes are answered by ServiceApp before FastAPI routing; they are registered here too so
+    # that the OpenAPI description documents them.
+    jsonrpc = {"requestBody": JSONRPC_REQUEST_BODY}
     app.add_api_route(
         "/mcp",
-        streamable.handle_post,
+        _answered_by_service_app,
         methods=["POST"],
         openapi_extra=jsonrpc,
         summary="Streamable HTTP (2025-03-26 .. 2026-07-28)",
+        operation_id="mcp_post",
     )
     for method in ("GET", "DELETE"):
         app.add_api_route(
             "/mcp",
-            streamable.handle_get_or_delete,
+            not_in_stateless_mode,
             methods=[method],
             summary="Not available in stateless mode (405)",
             operation_id=f"mcp_{method.lower()}",
         )
     app.add_api_route(
-        "/rpc", rpc.handle_post, methods=["POST"], openapi_extra=jsonrpc, summary="Plain JSON-RPC 2.0"
+        "/rpc",
+        _answered_by_service_app,
+        methods=["POST"],
+        openapi_extra=jsonrpc,
+        summary="Plain JSON-RPC 2.0",
+        operation_id="rpc_post",
     )
     app.add_api_route(
         "/sse",
@@ -116,7 +110,7 @@ def create_app(server: Server) -> FastAPI:
     )
     app.add_api_route(
         "/messages",
-        sse.handle_message,
+        _answered_by_service_app,
         methods=["POST"],
         openapi_extra=jsonrpc,
         summary="Legacy HTTP+SSE message endpoint",
@@ -125,67 +119,113 @@ def create_app(server: Server) -> FastAPI:
     app.add_api_route("/health", health, methods=["GET"], summary="Liveness and backend health")
     app.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics")
     app.add_api_route("/.well-known/mcp", discovery, methods=["GET"], summary="Service description and tools")
-    _add_jsonrpc_schema(app)
-    hot_paths = {
-        ("POST", "/mcp"): streamable.handle_post,
-        ("POST", "/rpc"): rpc.handle_post,
-        ("POST", "/messages"): sse.handle_message,
-        ("GET", "/sse"): sse.handle_stream,
-    }
-    app.add_middleware(TransportRouter, routes=hot_paths)
-    app.add_middleware(SecurityMiddleware, settings=settings, metrics=server.metrics)
-    app.add_middleware(ShutdownGuard)
+    generated = app.openapi
+    description: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        if not description:
+            description.update(document(generated(), auth=bool(settings.auth_tokens)))
+        return description
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+Route = Callable[[HttpRequest], Awaitable[HttpReply]]
+SHUTTING_DOWN = json_reply({"error": "the service is shutting down; retry"}, 503, {"Retry-After": "1"})
 
 
-class TransportRouter:
-    """Send MCP traffic straight to its transport; FastAPI keeps the rest and documents every route.
+class ServiceApp(FastAPI):
+    """FastAPI, with the guards in front of every route and MCP traffic answered before FastAPI's stack.
 
-    The routes above stay registered for the OpenAPI description, but a tool call skips FastAPI's
-    routing and dependency resolution, which cost more than the whole JSON-RPC dispatch.
+    A tool call goes guard -> transport -> reply, with no Starlette request or response objects and no
+    middleware layers: those cost more than the whole JSON-RPC dispatch. Everything else (health,
+    metrics, discovery, the SSE stream, OpenAPI) goes through FastAPI as usual, behind the same guards.
     """
 
-    def __init__(self, app: ASGIApp, routes: Mapping[tuple[str, str], Endpoint]) -> None:
-        self.app = app
-        self.routes = routes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            endpoint = self.routes.get((scope["method"], scope["path"]))
-            if endpoint is not None:
-                response = await endpoint(Request(scope, receive))
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-class ShutdownGuard:
-    """Answer 503 + Retry-After, not a bare 500, for a call that shutdown cut off after the grace period."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(
+        self, *, guard: RequestGuard, routes: Mapping[tuple[str, str], Route], **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.guard = guard
+        self.mcp_routes = dict(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await super().__call__(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        admission = self.guard.admit(scope)
+        if isinstance(admission, HttpReply):
+            await admission.send(send)
+            return
+        scope.setdefault("state", {})["client_id"] = admission.client_id
+        route = self.mcp_routes.get((scope["method"], scope["path"]))
         try:
-            await self.app(scope, receive, tracking_send)
+            if route is not None:
+                await self._answer(route, scope, receive, send, admission)
+            else:
+                await self._forward(scope, receive, send, admission)
         except asyncio.CancelledError:
             # The server cancels requests only when its graceful-shutdown period has run out.
-            if started:
+            if scope["state"].get("response_started"):
                 raise
-            await send_json(send, 503, {"error": "the service is shutting down; retry"}, {"retry-after": "1"})
+            await SHUTTING_DOWN.send(send, admission.cors_headers)
+
+    async def _answer(
+        self, route: Route, scope: Scope, receive: Receive, send: Send, admission: Admission
+    ) -> None:
+        body = await self.guard.read_body(scope, receive, admission.client_id)
+        if body is None:
+            return
+        reply = (
+            body
+            if isinstance(body, HttpReply)
+            else await route(HttpRequest(scope, body, admission.client_id))
+        )
+        scope["state"]["response_started"] = True
+        await reply.send(send, admission.cors_headers)
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, admission: Admission) -> None:
+        cors = admission.cors_headers
+        state = scope["state"]
+
+        async def guarded_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["response_started"] = True
+                if cors:
+                    message = {**message, "headers": [*message.get("headers", []), *cors]}
+            await send(message)
+
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            body = await self.guard.read_body(scope, receive, admission.client_id)
+            if body is None:
+                return
+            if isinstance(body, HttpReply):
+                await body.send(send, cors)
+                return
+            receive = _replay(body, receive)
+        await super().__call__(scope, receive, guarded_send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _answered_by_service_app() -> None:
+    raise AssertionError("ServiceApp answers this route before FastAPI routing")  # pragma: no cover
+
+
+def _json_response(payload: Any, status: int = 200) -> Response:
+    return Response(protocol.dumps(payload), status_code=status, media_type="application/json")
 
 
 def describe(server: Server) -> dict[str, Any]:
@@ -214,14 +254,3 @@ def describe(server: Server) -> dict[str, Any]:
             for definition in server.tool_definitions
         ],
     }
-
-
-def _add_jsonrpc_schema(app: FastAPI) -> None:
-    original = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        schema = original()
-        schema.setdefault("components", {}).setdefault("schemas", {})["JsonRpcMessage"] = _JSONRPC_SCHEMA
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

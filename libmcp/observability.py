@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import bisect
 import contextlib
 import logging
+import math
 import os
 import sys
 import time
@@ -13,8 +17,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.utils import floatToGoString
 
 from libmcp.config import SettingsError
 
@@ -32,64 +38,96 @@ class Metrics:
 
     def __init__(self, service: str) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        labels = {"service": service}
-        self.requests = Counter(
-            "mcp_requests",
-            "JSON-RPC requests answered, by method, transport and status.",
-            ["method", "transport", "status"],
-            registry=self.registry,
-        )
+        self.calls = CallStats()
+        self.registry.register(self.calls)
         self.http_rejections = Counter(
             "mcp_http_rejections",
             "HTTP requests refused before dispatch (auth, origin, size, rate, protocol), by reason.",
             ["reason"],
             registry=self.registry,
         )
-        self.tool_calls = Counter(
-            "mcp_tool_calls", "Tool calls, by tool and outcome.", ["tool", "outcome"], registry=self.registry
-        )
-        self.tool_duration = Histogram(
-            "mcp_tool_duration_seconds",
-            "Tool call duration in seconds.",
-            ["tool"],
-            buckets=TOOL_DURATION_BUCKETS,
-            registry=self.registry,
-        )
         self.sse_sessions = Gauge(
             "mcp_sse_sessions_open", "Open legacy SSE sessions.", registry=self.registry
         )
         self.in_flight = Gauge("mcp_tool_calls_in_flight", "Tool calls running now.", registry=self.registry)
+        self.in_flight.set_function(lambda: self.calls.in_flight)
         self.info = Gauge("mcp_service_info", "Service identity.", ["service"], registry=self.registry)
-        self.info.labels(**labels).set(1)
-        self._request_children: dict[tuple[str, str, str], Any] = {}
+        self.info.labels(service=service).set(1)
 
     def count_request(self, method: str, transport: str, status: str) -> None:
         key = (method if method in _KNOWN_METHODS else "other", transport, status)
-        child = self._request_children.get(key)
-        if child is None:
-            child = self._request_children[key] = self.requests.labels(*key)
-        child.inc()
+        requests = self.calls.requests
+        requests[key] = requests.get(key, 0) + 1
 
-    @contextlib.contextmanager
-    def track_call(self, record: ToolCallRecord) -> Iterator[None]:
-        self.in_flight.inc()
-        try:
-            yield
-        except BaseException:
-            if record.outcome == "ok":
-                record.outcome = "internal_error"
-            raise
-        finally:
-            self.in_flight.dec()
-            elapsed = time.perf_counter() - record.started
-            record.duration_ms = elapsed * 1000
-            self.tool_calls.labels(record.tool, record.outcome).inc()
-            self.tool_duration.labels(record.tool).observe(elapsed)
-            log_tool_call(record)
+    def call_started(self) -> None:
+        self.calls.in_flight += 1
+
+    def call_finished(self, record: ToolCallRecord) -> None:
+        """Count, time and log one finished call (``record.outcome`` says how it ended)."""
+        self.calls.in_flight -= 1
+        elapsed = time.perf_counter() - record.started
+        record.duration_ms = elapsed * 1000
+        self.calls.record(record.tool, record.outcome, elapsed)
+        log_tool_call(record)
+
+    def tool_call_count(self, tool: str, outcome: str) -> int:
+        return self.calls.outcomes.get((tool, outcome), 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+
+class CallStats:
+    """Requests, tool calls and tool durations, exported to Prometheus at scrape time.
+
+    These change on every call, from the event loop only, so they are plain dicts: prometheus_client's
+    metrics take a lock per update and cost more than a no-op call's own work. A scrape, from the
+    metrics thread, reads copies (a dict copy is atomic under the GIL).
+    """
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.outcomes: dict[tuple[str, str], int] = {}
+        # per tool: a count per bucket (the last one is +Inf), then the sum of durations
+        self.durations: dict[str, list[float]] = {}
+        self.in_flight = 0
+
+    def record(self, tool: str, outcome: str, seconds: float) -> None:
+        key = (tool, outcome)
+        self.outcomes[key] = self.outcomes.get(key, 0) + 1
+        histogram = self.durations.get(tool)
+        if histogram is None:
+            histogram = self.durations[tool] = [0.0] * (len(TOOL_DURATION_BUCKETS) + 2)
+        histogram[bisect.bisect_left(TOOL_DURATION_BUCKETS, seconds)] += 1
+        histogram[-1] += seconds
+
+    def describe(self) -> list[Metric]:
+        return [
+            CounterMetricFamily("mcp_requests", REQUESTS_HELP, labels=REQUEST_LABELS),
+            CounterMetricFamily("mcp_tool_calls", TOOL_CALLS_HELP, labels=("tool", "outcome")),
+            HistogramMetricFamily("mcp_tool_duration_seconds", DURATION_HELP, labels=("tool",)),
+        ]
+
+    def collect(self) -> list[Metric]:
+        requests, calls, durations = self.describe()
+        for labels, count in dict(self.requests).items():
+            requests.add_metric(labels, count)
+        for labels, count in dict(self.outcomes).items():
+            calls.add_metric(labels, count)
+        for tool, histogram in dict(self.durations).items():
+            histogram = list(histogram)
+            cumulative, buckets = 0.0, []
+            for bound, count in zip((*TOOL_DURATION_BUCKETS, math.inf), histogram, strict=False):
+                cumulative += count
+                buckets.append((floatToGoString(bound), cumulative))
+            durations.add_metric((tool,), buckets, histogram[-1])
+        return [requests, calls, durations]
+
+
+REQUESTS_HELP = "JSON-RPC requests answered, by method, transport and status."
+REQUEST_LABELS = ("method", "transport", "status")
+TOOL_CALLS_HELP = "Tool calls, by tool and outcome."
+DURATION_HELP = "Tool call duration in seconds."
 
 _KNOWN_METHODS = frozenset(
     {"initialize", "ping", "tools/list", "tools/call", "server/discover", "notifications/initialized"}
@@ -111,26 +149,88 @@ class ToolCallRecord:
 
 
 def log_tool_call(record: ToolCallRecord) -> None:
-    if not call_logger.isEnabledFor(logging.INFO):
-        return
-    call_logger.info(
-        "tool call",
-        extra={
-            "fields": {
-                "event": "tool_call",
-                "request_id": record.info.request_id,
-                "tool": record.tool,
-                "outcome": record.outcome,
-                "duration_ms": round(record.duration_ms, 3),
-                "transport": record.info.transport,
-                "protocol_version": record.info.protocol_version,
-                "client": record.info.client_id,
-                "session_id": record.info.session_id,
-                "arguments": record.argument_names,
-                "error_type": record.error_type,
-            }
-        },
-    )
+    if _call_lines is not None:
+        _call_lines.write(record)
+    elif call_logger.isEnabledFor(logging.INFO):
+        call_logger.info("tool call", extra={"fields": call_fields(record)})
+
+
+def call_fields(record: ToolCallRecord) -> dict[str, Any]:
+    info = record.info
+    return {
+        "event": "tool_call",
+        "request_id": info.request_id,
+        "tool": record.tool,
+        "outcome": record.outcome,
+        "duration_ms": round(record.duration_ms, 3),
+        "transport": info.transport,
+        "protocol_version": info.protocol_version,
+        "client": info.client_id,
+        "session_id": info.session_id,
+        "arguments": record.argument_names,
+        "error_type": record.error_type,
+    }
+
+
+class CallLines:
+    """Tool-call lines written straight to stdout, in the JSON shape :class:`JsonFormatter` gives.
+
+    One line per call through ``logging`` costs more than a no-op call itself (records, handler locks,
+    a flush each). Here lines queue up and one write per event-loop turn sends them all.
+    """
+
+    def __init__(self, service: str, stream: Any) -> None:
+        self.service = service
+        self.stream = stream
+        self.pending: list[bytes] = []
+        self._second = -1
+        self._second_text = ""
+        atexit.register(self.flush)
+
+    def write(self, record: ToolCallRecord) -> None:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        info = record.info
+        entry = {
+            "ts": f"{self._second_text}.{int((now - second) * 1000):03d}+00:00",
+            "level": "INFO",
+            "logger": call_logger.name,
+            "service": self.service,
+            "message": "tool call",
+            "event": "tool_call",
+            "request_id": info.request_id,
+            "tool": record.tool,
+            "outcome": record.outcome,
+            "duration_ms": round(record.duration_ms, 3),
+            "transport": info.transport,
+            "protocol_version": info.protocol_version,
+            "client": info.client_id,
+            "arguments": record.argument_names,
+        }
+        if info.session_id is not None:
+            entry["session_id"] = info.session_id
+        if record.error_type is not None:
+            entry["error_type"] = record.error_type
+        self.pending.append(orjson.dumps(entry, default=str) + b"\n")
+        if len(self.pending) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:
+                self.flush()
+
+    def flush(self) -> None:
+        lines, self.pending = self.pending, []
+        try:
+            self.stream.write(b"".join(lines))
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # stdout closed or full: losing log lines must not fail tool calls
+
+
+_call_lines: CallLines | None = None
 
 
 class JsonFormatter(logging.Formatter):
@@ -158,6 +258,10 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(service: str, level: str) -> None:
     """Send every log record to stdout as JSON; uvicorn's access log is replaced by our call lines."""
+    global _call_lines
+    stdout = getattr(sys.stdout, "buffer", None)
+    enabled = stdout is not None and logging.getLevelName(level) <= logging.INFO
+    _call_lines = CallLines(service, stdout) if enabled else None
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
@@ -220,12 +324,13 @@ def use_tracer_provider(provider: Any) -> None:
     _tracing_enabled = True
 
 
+def tracing_enabled() -> bool:
+    return _tracing_enabled
+
+
 @contextlib.contextmanager
 def tool_span(record: ToolCallRecord, traceparent: str | None) -> Iterator[None]:
     """A SERVER span named ``tools/call <tool>`` with the OTel MCP semantic-convention attributes."""
-    if not _tracing_enabled:
-        yield
-        return
     from opentelemetry.trace import SpanKind, Status, StatusCode
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 

@@ -1,6 +1,6 @@
 """Request guards: bearer auth, Origin validation, body size and per-client rate limits.
 
-:class:`SecurityMiddleware` runs before any route. It deliberately does not check the Host header:
+:class:`RequestGuard` runs before any route. It deliberately does not check the Host header:
 Kubernetes probes, container networks and proxies all send Hosts nobody can list in advance, and DNS
 rebinding is stopped by the Origin check plus bearer tokens instead.
 """
@@ -13,13 +13,13 @@ import logging
 import math
 import time
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from libmcp.config import ServerSettings
+from libmcp.http import Headers, HttpReply, json_reply
 from libmcp.observability import Metrics
 
 logger = logging.getLogger("libmcp.security")
@@ -96,22 +96,83 @@ def _token_id(token: str) -> str:
     return "token:" + hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
-async def send_json(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-    payload = orjson.dumps(body)
-    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    raw_headers += [(key.encode(), value.encode()) for key, value in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": payload})
+class RequestGuard:
+    """Origin, bearer-token and body-size checks, run before any route answers.
 
+    :meth:`admit` decides from the headers alone; :meth:`read_body` reads a POST body within the limit.
+    A refusal comes back as the :class:`HttpReply` to send, counted and logged (never the token).
+    """
 
-class SecurityMiddleware:
-    """Origin, bearer-token and body-size checks, then ``scope['state']['client_id']`` for rate limits."""
-
-    def __init__(self, app: ASGIApp, settings: ServerSettings, metrics: Metrics) -> None:
-        self.app = app
+    def __init__(self, settings: ServerSettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
         self.tokens = [token.encode() for token in settings.auth_tokens]
+        self.too_large = json_reply(
+            {"error": f"request body exceeds {settings.max_body_bytes} bytes (MCP_MAX_BODY_BYTES)"}, 413
+        )
+
+    def admit(self, scope: Scope) -> Admission | HttpReply:
+        path = scope["path"]
+        client = scope.get("client")
+        client_id = client[0] if client else "unknown"
+        origin = authorization = None
+        for key, value in scope["headers"]:
+            if key == b"origin":
+                origin = value
+            elif key == b"authorization":
+                authorization = value
+        if path in OPEN_PATHS:
+            return Admission(client_id)
+        if origin is not None:
+            if not origin_allowed(origin.decode("latin-1"), self.settings.allowed_origins):
+                self._reject("origin", scope, client_id)
+                return json_reply({"error": f"Origin {origin.decode('latin-1')!r} is not allowed"}, 403)
+            if scope["method"] == "OPTIONS":
+                return _preflight(origin)
+        if self.tokens:
+            token = self._bearer(authorization)
+            if token is None:
+                self._reject("auth", scope, client_id)
+                refusal = json_reply(
+                    {"error": "missing or invalid bearer token"},
+                    401,
+                    {"www-authenticate": 'Bearer realm="mcp-sse", error="invalid_token"'},
+                )
+                # CORS headers too, so a browser client can read the 401 and its WWW-Authenticate.
+                return replace(refusal, headers=refusal.headers + Admission(client_id, origin).cors_headers)
+            client_id = _token_id(token)
+        return Admission(client_id, origin)
+
+    async def read_body(self, scope: Scope, receive: Receive, client_id: str) -> bytes | HttpReply | None:
+        """The whole body, a 413 reply when it exceeds the limit, or ``None`` if the client went away."""
+        limit = self.settings.max_body_bytes
+        for key, value in scope["headers"]:
+            if key == b"content-length" and value.isdigit() and int(value) > limit:
+                self._reject("body_size", scope, client_id)
+                return self.too_large
+        message = await receive()
+        body = message.get("body", b"")
+        if not message.get("more_body", False):
+            if message["type"] == "http.disconnect":
+                return None
+            if len(body) > limit:
+                self._reject("body_size", scope, client_id)
+                return self.too_large
+            return body
+        chunks = [body]
+        size = len(body)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                self._reject("body_size", scope, client_id)
+                return self.too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     def _reject(self, reason: str, scope: Scope, client: str) -> None:
         """Count and log one refusal (never the token or the body)."""
@@ -129,43 +190,6 @@ class SecurityMiddleware:
             },
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        path = scope["path"]
-        client = scope.get("client")
-        client_id = client[0] if client else "unknown"
-        origin = headers.get(b"origin")
-        if origin is not None and path not in OPEN_PATHS:
-            if not origin_allowed(origin.decode("latin-1"), self.settings.allowed_origins):
-                self._reject("origin", scope, client_id)
-                await send_json(send, 403, {"error": f"Origin {origin.decode('latin-1')!r} is not allowed"})
-                return
-            if scope["method"] == "OPTIONS":
-                await _preflight(send, origin)
-                return
-            send = _with_cors(send, origin)
-        if path not in OPEN_PATHS:
-            if self.tokens:
-                token = self._bearer(headers.get(b"authorization"))
-                if token is None:
-                    self._reject("auth", scope, client_id)
-                    await send_json(
-                        send,
-                        401,
-                        {"error": "missing or invalid bearer token"},
-                        {"www-authenticate": 'Bearer realm="mcp-sse", error="invalid_token"'},
-                    )
-                    return
-                client_id = _token_id(token)
-        scope.setdefault("state", {})["client_id"] = client_id
-        if scope["method"] in ("POST", "PUT", "PATCH"):
-            await self._with_bounded_body(scope, receive, send, headers)
-            return
-        await self.app(scope, receive, send)
-
     def _bearer(self, header: bytes | None) -> str | None:
         if not header:
             return None
@@ -179,71 +203,33 @@ class SecurityMiddleware:
             matched |= hmac.compare_digest(value, token)
         return value.decode("latin-1") if matched else None
 
-    async def _with_bounded_body(self, scope: Scope, receive: Receive, send: Send, headers: dict) -> None:
-        limit = self.settings.max_body_bytes
-        declared = headers.get(b"content-length")
-        too_large = {"error": f"request body exceeds {limit} bytes (MCP_MAX_BODY_BYTES)"}
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            self._reject("body_size", scope, scope["state"]["client_id"])
-            await send_json(send, 413, too_large)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                self._reject("body_size", scope, scope["state"]["client_id"])
-                await send_json(send, 413, too_large)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        delivered = False
 
-        async def replay() -> Message:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """An admitted caller: who it is (for rate limits and logs) and its Origin, if any (for CORS)."""
 
-        await self.app(scope, replay, send)
+    client_id: str
+    origin: bytes | None = None
+
+    @property
+    def cors_headers(self) -> Headers:
+        if self.origin is None:
+            return ()
+        return (
+            (b"access-control-allow-origin", self.origin),
+            (b"access-control-expose-headers", CORS_EXPOSE_HEADERS),
+            (b"vary", b"Origin"),
+        )
 
 
-async def _preflight(send: Send, origin: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 204,
-            "headers": [
-                (b"access-control-allow-origin", origin),
-                (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
-                (b"access-control-allow-headers", CORS_ALLOW_HEADERS),
-                (b"access-control-max-age", b"600"),
-                (b"vary", b"Origin"),
-            ],
-        }
+def _preflight(origin: bytes) -> HttpReply:
+    return HttpReply(
+        204,
+        headers=(
+            (b"access-control-allow-origin", origin),
+            (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+            (b"access-control-allow-headers", CORS_ALLOW_HEADERS),
+            (b"access-control-max-age", b"600"),
+            (b"vary", b"Origin"),
+        ),
     )
-    await send({"type": "http.response.body", "body": b""})
-
-
-def _with_cors(send: Send, origin: bytes) -> Send:
-    async def send_with_cors(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message = {
-                **message,
-                "headers": [
-                    *message.get("headers", []),
-                    (b"access-control-allow-origin", origin),
-                    (b"access-control-expose-headers", CORS_EXPOSE_HEADERS),
-                    (b"vary", b"Origin"),
-                ],
-            }
-        await send(message)
-
-    return send_with_cors

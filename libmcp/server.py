@@ -9,19 +9,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import itertools
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from libmcp import protocol
 from libmcp.config import ServerSettings, ServiceSettings
-from libmcp.observability import Metrics, ToolCallRecord, tool_span
+from libmcp.observability import Metrics, ToolCallRecord, tool_span, tracing_enabled
 from libmcp.protocol import Message, RpcError
 from libmcp.tools import (
     Tool,
@@ -154,7 +155,16 @@ class CallInfo:
     client_id: str = "anonymous"
     traceparent: str | None = None
     session_id: str | None = None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    request_id: str = field(default_factory=lambda: new_request_id())
+
+
+_REQUEST_ID_PREFIX = secrets.token_hex(4)
+_request_numbers = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """16 hex digits: a random per-process prefix (replicas differ) and a counter (cheaper than uuid4)."""
+    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers) & 0xFFFFFFFF:08x}"
 
 
 class Server:
@@ -181,6 +191,7 @@ class Server:
         self.tool_definitions = [tool.definition_for(self.settings) for tool in self.tools.values()]
         self.server_info = {"name": service.name, "title": service.title, "version": service.version}
         self.capabilities: dict[str, Any] = {"tools": {"listChanged": False}}
+        self.deadlines = Deadlines()
         self.startup_context = StartupContext(self.settings, self.server_settings, self.state, self.metrics)
         self._handlers: dict[str, Callable[[dict[str, Any], CallInfo], Awaitable[dict[str, Any]]]] = {
             "initialize": self._initialize,
@@ -300,8 +311,18 @@ class Server:
         meta = params.get("_meta")
         traceparent = meta.get("traceparent") if isinstance(meta, dict) else None
         record = ToolCallRecord(self.service.name, tool.name, info, sorted(arguments))
-        with tool_span(record, traceparent or info.traceparent), self.metrics.track_call(record):
+        self.metrics.call_started()
+        try:
+            if tracing_enabled():
+                with tool_span(record, traceparent or info.traceparent):
+                    return await self._run_tool(tool, arguments, info, record)
             return await self._run_tool(tool, arguments, info, record)
+        except BaseException:
+            if record.outcome == "ok":
+                record.outcome = "internal_error"
+            raise
+        finally:
+            self.metrics.call_finished(record)
 
     async def _run_tool(
         self, tool: Tool, arguments: dict[str, Any], info: CallInfo, record: ToolCallRecord
@@ -321,8 +342,8 @@ class Server:
             transport=info.transport,
         )
         try:
-            async with asyncio.timeout(self.server_settings.tool_timeout_s):
-                output = await tool.invoke(validated, context)
+            work = tool.invoke(validated, context)
+            output = await self.deadlines.run(work, self.server_settings.tool_timeout_s)
         except ToolError as exc:
             record.outcome = "tool_error"
             return _error_result(exc.message)
@@ -348,11 +369,65 @@ class Server:
             )
             raise RpcError(protocol.INTERNAL_ERROR, "Internal error", {"requestId": info.request_id})
         record.outcome = "ok"
+        structured = output.model_dump(mode="json", by_alias=True)
         return {
-            "content": [{"type": "text", "text": text_of(output)}],
-            "structuredContent": output.model_dump(mode="json", by_alias=True),
+            "content": [{"type": "text", "text": text_of(output, structured)}],
+            "structuredContent": structured,
             "isError": False,
         }
+
+
+class Deadlines:
+    """Tool-call timeouts with one timer for all calls in flight.
+
+    ``asyncio.timeout`` arms and disarms a timer per call, which costs more than a whole no-op call;
+    here a call only enters and leaves a dict, and the one timer is set for the earliest deadline.
+    """
+
+    def __init__(self) -> None:
+        self.due: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+        self.timer: asyncio.TimerHandle | None = None
+
+    async def run(self, work: Awaitable[BaseModel], seconds: float) -> BaseModel:
+        """``await work``, raising :class:`TimeoutError` once ``seconds`` have passed."""
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        self.due[task] = deadline
+        if self.timer is None or deadline < self.timer.when():
+            self._arm(loop, deadline)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if task in self.expired and task.uncancel() == 0:
+                raise TimeoutError from None
+            raise
+        finally:
+            del self.due[task]
+            self.expired.discard(task)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = loop.call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        self.timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        upcoming = []
+        for task, deadline in self.due.items():
+            if task in self.expired:
+                continue
+            if deadline <= now:
+                self.expired.add(task)
+                task.cancel()
+            else:
+                upcoming.append(deadline)
+        if upcoming:
+            self._arm(loop, min(upcoming))
 
 
 def _error_result(text: str) -> dict[str, Any]:

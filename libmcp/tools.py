@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, get_type_hints
 
+import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ class ToolOutput(BaseModel):
     """
 
     def mcp_text(self) -> str:
-        return self.model_dump_json(indent=2)
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True), option=orjson.OPT_INDENT_2).decode()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -117,12 +117,13 @@ class Tool:
         return {**self.definition, "annotations": {"title": self.title, **annotations.to_dict()}}
 
     async def invoke(self, arguments: BaseModel, context: ToolContext) -> ToolOutput:
-        call_args: list[Any] = []
         if self.takes_input:
-            call_args.append(arguments)
+            if self.takes_context:
+                return await self.function(arguments, context)
+            return await self.function(arguments)
         if self.takes_context:
-            call_args.append(context)
-        return await self.function(*call_args)
+            return await self.function(context)
+        return await self.function()
 
 
 def object_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -208,7 +209,9 @@ def describe_validation_error(tool_name: str, error: ValidationError) -> str:
     return f"Invalid arguments for tool {tool_name}: " + "; ".join(problems)
 
 
-def text_of(output: ToolOutput | BaseModel) -> str:
-    if isinstance(output, ToolOutput):
+def text_of(output: BaseModel, structured: dict[str, Any]) -> str:
+    """The text block of a result: the model's own :meth:`ToolOutput.mcp_text`, else ``structured``
+    (the result's ``structuredContent``) as indented JSON."""
+    if isinstance(output, ToolOutput) and type(output).mcp_text is not ToolOutput.mcp_text:
         return output.mcp_text()
-    return json.dumps(output.model_dump(mode="json"), indent=2)
+    return orjson.dumps(structured, option=orjson.OPT_INDENT_2).decode()

@@ -1,14 +1,12 @@
-"""Pieces every transport shares: JSON responses, call metadata and the tool-call rate limit."""
+"""Pieces every transport shares: call metadata, the tool-call rate limit and batch answering."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from libmcp import protocol
+from libmcp.http import HttpReply, HttpRequest, json_reply
 from libmcp.protocol import Message
 from libmcp.security import RateLimiter
 from libmcp.server import CallInfo, Era, Server
@@ -16,29 +14,25 @@ from libmcp.server import CallInfo, Era, Server
 logger = logging.getLogger("libmcp.security")
 
 
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        protocol.dumps(payload), status_code=status, media_type="application/json", headers=headers
-    )
-
-
 def call_info(
-    request: Request, transport: str, era: Era, version: str, session_id: str | None = None
+    request: HttpRequest, transport: str, era: Era, version: str, session_id: str | None = None
 ) -> CallInfo:
     return CallInfo(
         transport=transport,
         era=era,
         protocol_version=version,
-        client_id=request.scope.get("state", {}).get("client_id", "unknown"),
-        traceparent=request.headers.get("traceparent"),
+        client_id=request.client_id,
+        traceparent=request.header(b"traceparent"),
         session_id=session_id,
     )
 
 
 def rate_limit(
     server: Server, limiter: RateLimiter, messages: list[Message], client_id: str
-) -> Response | None:
-    """A 429 response when the batch holds a tool call the client has no budget for, else ``None``."""
+) -> HttpReply | None:
+    """A 429 reply when the batch holds a tool call the client has no budget for, else ``None``."""
+    if limiter.bucket is None:
+        return None
     for message in messages:
         if message.method == "tools/call" and message.is_request:
             wait = limiter.retry_after(client_id)
@@ -53,7 +47,7 @@ def rate_limit(
                     f"Rate limit exceeded: retry after {wait} s",
                     {"retryAfter": wait},
                 )
-                return json_response(
+                return json_reply(
                     protocol.error_response(message.id, error), status=429, headers={"Retry-After": str(wait)}
                 )
     return None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from libmcp import protocol
+from libmcp.http import HttpReply, HttpRequest, json_reply
 from libmcp.protocol import RpcError
 from libmcp.security import RateLimiter
 from libmcp.server import Server
-from libmcp.transports._http import answer_all, call_info, decode_batch, json_response, rate_limit
+from libmcp.transports._http import answer_all, call_info, decode_batch, rate_limit
+
+NO_CONTENT = HttpReply(204, b"", None)
 
 
 class RpcTransport:
@@ -17,20 +17,27 @@ class RpcTransport:
         self.server = server
         self.limiter = limiter
 
-    async def handle_post(self, request: Request) -> Response:
+    async def handle_post(self, request: HttpRequest) -> HttpReply:
         try:
-            body = protocol.parse_json(await request.body())
+            body = protocol.parse_json(request.body)
         except RpcError as error:
-            return json_response(protocol.error_response(None, error), 400)
-        batch = body if isinstance(body, list) else [body]
-        if not batch:
-            refusal = RpcError(protocol.INVALID_REQUEST, "Invalid request: empty batch")
-            return json_response(protocol.error_response(None, refusal), 400)
+            return json_reply(protocol.error_response(None, error), 400)
         info = call_info(request, "rpc", "rpc", protocol.LATEST_HANDSHAKE_VERSION)
-        limited = rate_limit(self.server, self.limiter, decode_batch(batch), info.client_id)
+        if not isinstance(body, list):
+            try:
+                message = protocol.to_message(body)
+            except RpcError as error:
+                return json_reply(protocol.error_response(protocol.request_id_of(body), error))
+            limited = rate_limit(self.server, self.limiter, [message], info.client_id)
+            if limited is not None:
+                return limited
+            response = await self.server.handle(message, info)
+            return NO_CONTENT if response is None else json_reply(response)
+        if not body:
+            refusal = RpcError(protocol.INVALID_REQUEST, "Invalid request: empty batch")
+            return json_reply(protocol.error_response(None, refusal), 400)
+        limited = rate_limit(self.server, self.limiter, decode_batch(body), info.client_id)
         if limited is not None:
             return limited
-        responses = await answer_all(self.server, batch, info)
-        if not responses:
-            return Response(status_code=204)
-        return json_response(responses if isinstance(body, list) else responses[0])
+        responses = await answer_all(self.server, body, info)
+        return json_reply(responses) if responses else NO_CONTENT

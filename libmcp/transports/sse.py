@@ -19,10 +19,11 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from libmcp import protocol
+from libmcp.http import HttpReply, HttpRequest, json_reply
 from libmcp.protocol import Message, RpcError
 from libmcp.security import RateLimiter
 from libmcp.server import Server
-from libmcp.transports._http import answer_all, call_info, decode_batch, json_response, rate_limit
+from libmcp.transports._http import answer_all, call_info, decode_batch, rate_limit
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -31,6 +32,7 @@ SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 _CLOSE = b""  # an empty chunk in the outbox ends the stream; real events are never empty
+MESSAGE_ACCEPTED = HttpReply(202, b"Accepted", b"text/plain; charset=utf-8")
 
 
 @dataclass(slots=True)
@@ -63,23 +65,23 @@ class SseTransport:
         endpoint = f"{request.scope.get('root_path', '')}/messages?session_id={session.id}"
         return _EventStream(self, session, endpoint)
 
-    async def handle_message(self, request: Request) -> Response:
-        session_id = request.query_params.get("session_id")
+    async def handle_message(self, request: HttpRequest) -> HttpReply:
+        session_id = request.query("session_id")
         if not session_id:
-            return json_response({"error": "session_id query parameter is required"}, 400)
+            return json_reply({"error": "session_id query parameter is required"}, 400)
         session = self.sessions.get(session_id)
         if session is None:
-            return json_response({"error": f"unknown or closed session {session_id!r}"}, 404)
+            return json_reply({"error": f"unknown or closed session {session_id!r}"}, 404)
         try:
-            body = protocol.parse_json(await request.body())
-            batch = body if isinstance(body, list) else [body]
-            if not batch:
-                raise RpcError(protocol.INVALID_REQUEST, "Invalid request: empty batch")
-            messages = decode_batch(batch)
-            if not isinstance(body, list):
+            body = protocol.parse_json(request.body)
+            if isinstance(body, list):
+                if not body:
+                    raise RpcError(protocol.INVALID_REQUEST, "Invalid request: empty batch")
+                messages = decode_batch(body)
+            else:
                 messages = [protocol.to_message(body)]
         except RpcError as error:
-            return json_response(protocol.error_response(None, error), 400)
+            return json_reply(protocol.error_response(None, error), 400)
         limited = rate_limit(self.server, self.limiter, messages, session.client_id)
         if limited is not None:
             return limited
@@ -87,9 +89,9 @@ class SseTransport:
             self._spawn(session, None, self._answer_batch(session, request, body))
         else:
             self._accept(session, request, messages[0])
-        return Response("Accepted", status_code=202, media_type="text/plain")
+        return MESSAGE_ACCEPTED
 
-    def _accept(self, session: SseSession, request: Request, message: Message) -> None:
+    def _accept(self, session: SseSession, request: HttpRequest, message: Message) -> None:
         if message.method == "notifications/cancelled":
             task = session.calls.get(message.params.get("requestId"))
             if task is not None:
@@ -116,7 +118,7 @@ class SseTransport:
         if response is not None:
             session.push(response)
 
-    async def _answer_batch(self, session: SseSession, request: Request, batch: list[Any]) -> None:
+    async def _answer_batch(self, session: SseSession, request: HttpRequest, batch: list[Any]) -> None:
         info = call_info(request, "sse", "handshake", session.protocol_version, session.id)
         info.client_id = session.client_id
         responses = await answer_all(self.server, batch, info)

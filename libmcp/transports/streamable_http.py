@@ -17,19 +17,17 @@ import base64
 import binascii
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from libmcp import protocol
+from libmcp.http import ACCEPTED, HttpReply, HttpRequest, json_reply
 from libmcp.protocol import RpcError
 from libmcp.security import RateLimiter
 from libmcp.server import Server
-from libmcp.transports._http import answer_all, call_info, decode_batch, json_response, rate_limit
+from libmcp.transports._http import answer_all, call_info, decode_batch, rate_limit
 
 # Routing headers whose duplicates are refused: a first-copy and a last-copy reader would disagree.
 ROUTING_HEADERS = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
 NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-ACCEPTED = Response(status_code=202)
+KNOWN_VERSIONS = protocol.HANDSHAKE_VERSIONS + protocol.MODERN_VERSIONS
 
 
 class StreamableHttpTransport:
@@ -37,14 +35,10 @@ class StreamableHttpTransport:
         self.server = server
         self.limiter = limiter
 
-    async def handle_get_or_delete(self, request: Request) -> Response:
-        # Stateless: there is no standalone GET stream and no session to delete.
-        return Response(status_code=405, headers={"Allow": "POST"})
-
-    async def handle_post(self, request: Request) -> Response:
-        version_header = request.headers.get("mcp-protocol-version")
+    async def handle_post(self, request: HttpRequest) -> HttpReply:
+        version_header = request.header(b"mcp-protocol-version")
         try:
-            body = protocol.parse_json(await request.body())
+            body = protocol.parse_json(request.body)
         except RpcError as error:
             return self._error(None, error, 400)
         if isinstance(body, list):
@@ -55,8 +49,7 @@ class StreamableHttpTransport:
             )
         params = body.get("params")
         envelope = isinstance(params, dict) and protocol.is_modern_envelope(params)
-        known = protocol.HANDSHAKE_VERSIONS + protocol.MODERN_VERSIONS
-        if version_header is not None and version_header not in known and not envelope:
+        if version_header is not None and version_header not in KNOWN_VERSIONS and not envelope:
             return self._modern_error(
                 protocol.request_id_of(body), protocol.unsupported_version_error(version_header)
             )
@@ -80,7 +73,7 @@ class StreamableHttpTransport:
 
     # Handshake era ----------------------------------------------------------------------------
 
-    async def _handshake_era(self, request: Request, body: dict[str, Any], version: str) -> Response:
+    async def _handshake_era(self, request: HttpRequest, body: dict[str, Any], version: str) -> HttpReply:
         try:
             message = protocol.to_message(body)
         except RpcError as error:
@@ -91,9 +84,9 @@ class StreamableHttpTransport:
         limited = rate_limit(self.server, self.limiter, [message], info.client_id)
         if limited is not None:
             return limited
-        return json_response(await self.server.handle(message, info))
+        return json_reply(await self.server.handle(message, info))
 
-    async def _batch(self, request: Request, batch: list[Any], version_header: str | None) -> Response:
+    async def _batch(self, request: HttpRequest, batch: list[Any], version_header: str | None) -> HttpReply:
         version = version_header or protocol.DEFAULT_HTTP_VERSION
         if version not in protocol.HANDSHAKE_VERSIONS or version >= protocol.BATCHES_REMOVED_IN:
             refusal = RpcError(
@@ -107,11 +100,13 @@ class StreamableHttpTransport:
         if limited is not None:
             return limited
         responses = await answer_all(self.server, batch, info)
-        return json_response(responses) if responses else ACCEPTED
+        return json_reply(responses) if responses else ACCEPTED
 
     # 2026-07-28 -------------------------------------------------------------------------------
 
-    async def _modern(self, request: Request, body: dict[str, Any], version_header: str | None) -> Response:
+    async def _modern(
+        self, request: HttpRequest, body: dict[str, Any], version_header: str | None
+    ) -> HttpReply:
         request_id = protocol.request_id_of(body)
         if "id" not in body:
             if version_header not in protocol.MODERN_VERSIONS:
@@ -138,9 +133,9 @@ class StreamableHttpTransport:
         assert response is not None
         failure = response.get("error")
         status = protocol.MODERN_ERROR_HTTP_STATUS.get(failure["code"], 200) if failure else 200
-        return json_response(response, status)
+        return json_reply(response, status)
 
-    def _check_envelope(self, request: Request, method: str, params: dict[str, Any]) -> str:
+    def _check_envelope(self, request: HttpRequest, method: str, params: dict[str, Any]) -> str:
         """The envelope ladder of 2026-07-28; returns the request's protocol version."""
         meta = params.get("_meta")
         required = (protocol.PROTOCOL_VERSION_META_KEY, protocol.CLIENT_CAPABILITIES_META_KEY)
@@ -156,21 +151,21 @@ class StreamableHttpTransport:
                 protocol.INVALID_PARAMS, f"Invalid params: params._meta is missing {', '.join(missing)}"
             )
         for name in ROUTING_HEADERS:
-            if sum(1 for key, _ in request.headers.raw if key == name) > 1:
+            if request.header_count(name) > 1:
                 raise RpcError(protocol.HEADER_MISMATCH, f"{name.decode()} header appears more than once")
         body_version = meta[protocol.PROTOCOL_VERSION_META_KEY]
-        if request.headers.get("mcp-protocol-version") != body_version:
+        if request.header(b"mcp-protocol-version") != body_version:
             raise RpcError(
                 protocol.HEADER_MISMATCH,
                 "MCP-Protocol-Version header does not match the request envelope's protocol version",
             )
-        if request.headers.get("mcp-method") != method:
+        if request.header(b"mcp-method") != method:
             raise RpcError(
                 protocol.HEADER_MISMATCH, "Mcp-Method header does not match the request body's method"
             )
         name_key = NAME_BEARING_METHODS.get(method)
         if name_key is not None and params.get(name_key) is not None:
-            if _decode_header_value(request.headers.get("mcp-name")) != params.get(name_key):
+            if _decode_header_value(request.header(b"mcp-name")) != params.get(name_key):
                 raise RpcError(
                     protocol.HEADER_MISMATCH,
                     f"Mcp-Name header does not match the request body's {name_key!r}",
@@ -183,14 +178,14 @@ class StreamableHttpTransport:
 
     # Errors -----------------------------------------------------------------------------------
 
-    def _modern_error(self, request_id: Any, error: RpcError) -> Response:
+    def _modern_error(self, request_id: Any, error: RpcError) -> HttpReply:
         self.server.metrics.http_rejections.labels("protocol").inc()
         status = protocol.MODERN_ERROR_HTTP_STATUS.get(error.code, 200)
-        return json_response(protocol.error_response(request_id, error), status)
+        return json_reply(protocol.error_response(request_id, error), status)
 
-    def _error(self, request_id: Any, error: RpcError, status: int) -> Response:
+    def _error(self, request_id: Any, error: RpcError, status: int) -> HttpReply:
         self.server.metrics.http_rejections.labels("protocol").inc()
-        return json_response(protocol.error_response(request_id, error), status)
+        return json_reply(protocol.error_response(request_id, error), status)
 
 
 def _decode_header_value(value: str | None) -> str | None:

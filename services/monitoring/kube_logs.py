@@ -1,5 +1,8 @@
 """Pod logs in Kubernetes, through the official ``kubernetes`` client with the pod's service account.
 
+Importing this module imports ``kubernetes`` (about 25 MB): the service imports it only once
+:func:`services.monitoring.cluster.detect_cluster` has found a cluster.
+
 The client is synchronous: calls run in worker threads, a few at a time, so a slow API server never
 stalls the event loop. Only the namespaces allowed by ``MONITORING_NAMESPACES`` (default: the pod's
 own) are read.
@@ -11,9 +14,7 @@ import asyncio
 import json
 import math
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import cast
 
 import urllib3
@@ -23,9 +24,9 @@ from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.incluster_config import InClusterConfigLoader
 
 from libmcp import ToolError
+from services.monitoring.cluster import InCluster
 from services.monitoring.log_window import LineCollector
 from services.monitoring.models import ContainerLogs, LogLine
-from services.monitoring.settings import Platform
 
 # https://kubernetes.io/docs/concepts/overview/working-with-objects/names/
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -34,27 +35,6 @@ _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 CONCURRENCY = 4
 REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read
 CHUNK_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class InCluster:
-    """What a pod gets from Kubernetes: the API address in its environment and its service account."""
-
-    platform: Platform
-    token_file: Path
-    ca_file: Path
-    namespace: str | None
-
-
-def detect_cluster(platform: Platform) -> InCluster | None:
-    """The in-cluster environment (``KUBERNETES_SERVICE_HOST`` plus a service-account token), or None."""
-    env = platform.environ
-    token_file = platform.serviceaccount_dir / "token"
-    if not env.get("KUBERNETES_SERVICE_HOST") or not token_file.is_file():
-        return None
-    namespace_file = platform.serviceaccount_dir / "namespace"
-    namespace = namespace_file.read_text().strip() if namespace_file.is_file() else None
-    return InCluster(platform, token_file, platform.serviceaccount_dir / "ca.crt", namespace or None)
 
 
 class KubeLogs:

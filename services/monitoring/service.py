@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from libmcp import CheckResult, Service, StartupContext, ToolContext, ToolError
 from services.monitoring import system_metrics
+from services.monitoring.cluster import detect_cluster
 from services.monitoring.docker_logs import DockerLogs, docker_address
-from services.monitoring.kube_logs import KubeLogs, detect_cluster
 from services.monitoring.loki import LokiClient
 from services.monitoring.models import (
     ContainerLogs,
@@ -24,6 +24,10 @@ from services.monitoring.models import (
 from services.monitoring.prometheus import PrometheusClient
 from services.monitoring.settings import MonitoringSettings
 from services.monitoring.timespec import TimeSpecError, parse_duration, parse_time, rfc3339
+
+if TYPE_CHECKING:
+    # Imported at run time only when a cluster is detected: it loads ``kubernetes`` (about 25 MB).
+    from services.monitoring.kube_logs import KubeLogs
 
 VERSION = version("mcp-sse")
 
@@ -60,15 +64,15 @@ async def get_container_logs(args: ContainerLogsArgs, ctx: ToolContext) -> Conta
     backend: KubeLogs | DockerLogs | None = ctx.state.container_logs
     if backend is None:
         raise ToolError(ctx.state.container_logs_problem)
-    if isinstance(backend, KubeLogs):
-        return await backend.read(
-            args.name, namespace=args.namespace, container=args.container, tail=args.tail, since=since
-        )
-    if args.namespace is not None or args.container is not None:
-        raise ToolError(
-            f"namespace and container apply to Kubernetes pods; logs here come from {backend.describe()}"
-        )
-    return await backend.read(args.name, tail=args.tail, since=since)
+    if isinstance(backend, DockerLogs):
+        if args.namespace is not None or args.container is not None:
+            raise ToolError(
+                f"namespace and container apply to Kubernetes pods; logs here come from {backend.describe()}"
+            )
+        return await backend.read(args.name, tail=args.tail, since=since)
+    return await backend.read(
+        args.name, namespace=args.namespace, container=args.container, tail=args.tail, since=since
+    )
 
 
 @service.tool(title="Search logs (LogQL)", read_only=True, idempotent=True, open_world=False)
@@ -164,6 +168,8 @@ def _container_logs_backend(settings: MonitoringSettings) -> tuple[KubeLogs | Do
     }
     cluster = detect_cluster(settings.platform)
     if cluster is not None:
+        from services.monitoring.kube_logs import KubeLogs
+
         try:
             return KubeLogs(cluster, settings.monitoring_namespaces, **caps), ""
         except RuntimeError as exc:
@@ -177,11 +183,11 @@ def _container_logs_backend(settings: MonitoringSettings) -> tuple[KubeLogs | Do
 @service.on_shutdown
 async def close_backends(ctx: StartupContext) -> None:
     state = ctx.state
-    backend = getattr(state, "container_logs", None)
-    if isinstance(backend, KubeLogs):
-        await asyncio.to_thread(backend.close)
-    elif isinstance(backend, DockerLogs):
+    backend: KubeLogs | DockerLogs | None = getattr(state, "container_logs", None)
+    if isinstance(backend, DockerLogs):
         await backend.aclose()
+    elif backend is not None:
+        await asyncio.to_thread(backend.close)
     for client in (getattr(state, "loki", None), getattr(state, "prometheus", None)):
         if client is not None:
             await client.aclose()

@@ -82,7 +82,7 @@ def test_a_crashing_tool_is_an_internal_error_without_its_details(demo):
     assert len(error["data"]["requestId"]) == 16
     assert "secret internal detail" not in response.text
     assert "Traceback" not in response.text
-    assert server.metrics.tool_calls.labels("crash", "internal_error")._value.get() == 1
+    assert server.metrics.tool_call_count("crash", "internal_error") == 1
 
 
 def test_batches_on_rpc_answer_each_request_and_skip_notifications(demo):

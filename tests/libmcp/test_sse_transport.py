@@ -79,7 +79,7 @@ async def test_cancelled_calls_send_no_reply_and_free_their_slot(demo):
             endpoint, json=request("slow", "tools/call", {"name": "sleep", "arguments": {"seconds": 30}})
         )
         for _ in range(100):
-            if server.metrics.in_flight._value.get() == 1:
+            if server.metrics.calls.in_flight == 1:
                 break
             await asyncio.sleep(0.02)
         cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "slow"}}
@@ -87,8 +87,8 @@ async def test_cancelled_calls_send_no_reply_and_free_their_slot(demo):
         await client.post(endpoint, json=request("after", "ping"))
         _, data = await stream.next_event()
         assert json.loads(data)["id"] == "after"
-        assert server.metrics.in_flight._value.get() == 0
-        assert server.metrics.tool_calls.labels("sleep", "cancelled")._value.get() == 1
+        assert server.metrics.calls.in_flight == 0
+        assert server.metrics.tool_call_count("sleep", "cancelled") == 1
 
 
 async def test_a_session_ends_when_the_client_goes_and_its_calls_are_cancelled(demo):
@@ -100,11 +100,11 @@ async def test_a_session_ends_when_the_client_goes_and_its_calls_are_cancelled(d
         await asyncio.sleep(0.1)
         assert server.metrics.sse_sessions._value.get() == 1
     for _ in range(100):
-        if server.metrics.sse_sessions._value.get() == 0 and server.metrics.in_flight._value.get() == 0:
+        if server.metrics.sse_sessions._value.get() == 0 and server.metrics.calls.in_flight == 0:
             break
         await asyncio.sleep(0.02)
     assert server.metrics.sse_sessions._value.get() == 0
-    assert server.metrics.in_flight._value.get() == 0
+    assert server.metrics.calls.in_flight == 0
     async with httpx.AsyncClient() as client:
         gone = await client.post(endpoint, json=request(2, "ping"))
     assert gone.status_code == 404
