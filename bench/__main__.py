@@ -137,11 +137,13 @@ def run_soak(budget: Budget) -> Any:
 
 def run_profile(budget: Budget) -> Any:
     """Server CPU per call (independent of the machine's load), then py-spy on the noop service under load."""
+    from bench import app_cost
     from bench.loadgen import run_load
     from bench.transport_bench import free_port, post_user, process
 
     rate, concurrency = 200, 16
     cpu = cpu_per_call(budget.profile_s / 2, concurrency)
+    in_process = app_cost.run()
     port = free_port()
     with (
         process([sys.executable, "-m", "bench.noop_service", str(port)], port) as pid,
@@ -184,6 +186,7 @@ def run_profile(budget: Budget) -> Any:
         "concurrency": concurrency,
         "seconds": budget.profile_s,
         "cpu_per_call": cpu,
+        "app_cost": in_process,
     }
 
 
@@ -283,22 +286,22 @@ def summarize_profile(stacks: list[str], top: int = 20) -> dict[str, Any]:
 # Where a tools/call spends its time in libmcp's stack, for the page's cost breakdown (inclusive shares).
 NAMED = (
     "RequestResponseCycle.run_asgi",
-    "TransportRouter.__call__",
+    "ServiceApp.__call__",
+    "RequestGuard.admit",
+    "RequestGuard.read_body",
     "HttpToolsProtocol.data_received",
-    "Response.__call__",
     "StreamableHttpTransport.handle_post",
-    "Request.body",
     "call_info",
     "Server.handle",
     "Server._tools_call",
-    "Metrics.track_call",
-    "log_tool_call",
+    "Metrics.call_finished",
+    "CallLines.write",
     "Server._run_tool",
+    "Deadlines.run",
     "BaseModel.model_validate",
-    "ToolOutput.mcp_text",
     "BaseModel.model_dump",
-    "json_response",
-    "_SelectorSocketTransport.write",
+    "json_reply",
+    "HttpReply.send",
 )
 
 

@@ -28,6 +28,8 @@ class ReadFileArgs(ToolInput):
 
     @model_validator(mode="after")
     def _one_selection(self) -> ReadFileArgs:
+        if self.head is None and self.tail is None and self.start_line is None and self.end_line is None:
+            return self  # the whole file: the common call, answered without building the list below
         chosen = [
             name
             for name, used in (

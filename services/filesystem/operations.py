@@ -1,6 +1,7 @@
 """The blocking work behind each filesystem tool; every path goes through :class:`Sandbox` first.
 
-Each function runs in a worker thread (the tools call them with ``asyncio.to_thread``) and raises
+Most functions run in a worker thread; the small, bounded ones (opening a file to read, reading a small
+one, describing a file) may run on the event loop (see :mod:`services.filesystem.service`). All raise
 :class:`~services.filesystem.sandbox.SandboxError` (a ``ToolError``) for anything a model should read.
 
 Files with more than one hard link are neither read nor written: a hard link made inside a root can name
@@ -68,6 +69,34 @@ def iso(timestamp: float) -> str:
 # read_file -------------------------------------------------------------------------------------
 
 
+@dataclass
+class OpenedFile:
+    """A regular file opened for reading: its descriptor (owned: :func:`read_opened` closes it) and status.
+
+    ``status`` comes from ``fstat`` on the descriptor itself, so what it says (a regular file, one link,
+    this size) is true of the very file that is read, whatever happens to its name afterwards.
+    """
+
+    fd: int
+    display: str
+    status: os.stat_result
+
+    @property
+    def size(self) -> int:
+        return self.status.st_size
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def open_for_reading(sandbox: Sandbox, path: str) -> OpenedFile:
+    """Resolve ``path`` and open it as a regular file with one link: a few system calls, no data read."""
+    with sandbox.locate(path, check_read_only_root=False) as location:
+        return _open_regular_for_reading(path, location)
+
+
 def read_file(
     sandbox: Sandbox,
     path: str,
@@ -78,19 +107,38 @@ def read_file(
     start_line: int | None = None,
     end_line: int | None = None,
 ) -> ReadFileResult:
-    with sandbox.locate(path) as location:
-        fd = _open_regular_for_reading(path, location)
-    with os.fdopen(fd, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
-        cap = limits.max_read_bytes
-        total: int | None = None
-        first: int | None
-        if tail is not None:
-            data, first = _read_tail(file, size, tail, path, cap)
-        elif head is not None or start_line is not None or end_line is not None:
-            first = start_line or 1
-            last = head if head is not None else end_line
-            data = _read_lines(file, first, last, path, cap)
+    opened = open_for_reading(sandbox, path)
+    return read_opened(opened, path, limits, head=head, tail=tail, start_line=start_line, end_line=end_line)
+
+
+def read_opened(
+    opened: OpenedFile,
+    path: str,
+    limits: Limits,
+    *,
+    head: int | None = None,
+    tail: int | None = None,
+    start_line: int | None = None,
+    end_line: int | None = None,
+) -> ReadFileResult:
+    """Read what was asked from a file :func:`open_for_reading` opened, and close it.
+
+    Reads at most about ``limits.max_read_bytes`` whatever the file does meanwhile (it may grow).
+    """
+    size = opened.size
+    cap = limits.max_read_bytes
+    total: int | None = None
+    first: int | None
+    try:
+        if tail is not None or head is not None or start_line is not None or end_line is not None:
+            with os.fdopen(opened.fd, "rb", closefd=False) as file:
+                if tail is not None:
+                    data, first = _read_tail(file, size, tail, path, cap)
+                else:
+                    first = start_line or 1
+                    last = head if head is not None else end_line
+                    data = _read_lines(file, first, last, path, cap)
+            count = _count_lines(data)
         else:
             if size > cap:
                 raise failed(
@@ -98,16 +146,14 @@ def read_file(
                     f"is {size} bytes, more than FILESYSTEM_MAX_READ_BYTES={cap}; "
                     "read part of it with head, tail or start_line/end_line",
                 )
-            data = file.read(cap + 1)
-            if len(data) > cap:
-                raise failed(path, f"grew past FILESYSTEM_MAX_READ_BYTES={cap} while it was read")
+            data = _read_whole(opened.fd, size, cap, path)
             first = 1
-            total = _count_lines(data)
-    text = _decode(path, data)
-    count = _count_lines(data)
+            count = total = _count_lines(data)
+    finally:
+        opened.close()
     return ReadFileResult(
-        path=location.display,
-        content=text,
+        path=opened.display,
+        content=_decode(path, data),
         size_bytes=size,
         start_line=first if count and first else None,
         end_line=first + count - 1 if count and first else None,
@@ -115,29 +161,55 @@ def read_file(
     )
 
 
-def _open_regular_for_reading(path: str, location: Location) -> int:
+def _read_whole(fd: int, size: int, cap: int, path: str) -> bytes:
+    """The file from its start to its end, at most ``cap`` bytes (more is refused).
+
+    The first read asks for the size fstat reported plus one byte, so the usual file takes one read and
+    one more to see the end, and no buffer of ``cap`` bytes is allocated for a small file.
+    """
+    chunks: list[bytes] = []
+    used = 0
+    want = size + 1
+    while True:
+        chunk = os.read(fd, want)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        used += len(chunk)
+        if used > cap:
+            raise failed(path, f"grew past FILESYSTEM_MAX_READ_BYTES={cap} while it was read")
+        want = min(_CHUNK, cap + 1 - used)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _open_regular_for_reading(path: str, location: Location) -> OpenedFile:
+    display = location.display
     if location.name is None:
-        raise failed(path, f"{location.display} is a directory; use list_directory")
-    try:
-        before = os.stat(location.name, dir_fd=location.dir_fd, follow_symlinks=False)
-    except OSError as exc:
-        raise failed(path, f"{location.display} {describe_os_error(exc)}") from None
-    _require_readable_file(path, location.display, before)
+        raise failed(path, f"{display} is a directory; use list_directory")
+    before = location.status
+    if before is None:
+        # Resolution saw no such name (or did not look): the open below reports why, or it appeared since.
+        try:
+            before = os.stat(location.name, dir_fd=location.dir_fd, follow_symlinks=False)
+        except OSError as exc:
+            raise failed(path, f"{display} {describe_os_error(exc)}") from None
+    # Decided before opening, so a device or a FIFO is never opened; the fstat below proves the rest.
+    _require_readable_file(path, display, before)
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
         fd = os.open(location.name, flags, dir_fd=location.dir_fd)
     except OSError as exc:
-        raise failed(path, f"{location.display} {describe_os_error(exc)}") from None
+        raise failed(path, f"{display} {describe_os_error(exc)}") from None
     after = os.fstat(fd)
     if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
         os.close(fd)
-        raise refused(path, f"{location.display} was replaced while it was opened; try again")
+        raise refused(path, f"{display} was replaced while it was opened; try again")
     try:
-        _require_readable_file(path, location.display, after)
+        _require_readable_file(path, display, after)
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return OpenedFile(fd, display, after)
 
 
 def _require_readable_file(path: str, display: str, info: os.stat_result) -> None:

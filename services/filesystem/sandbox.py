@@ -169,7 +169,11 @@ class Location:
 
     ``name`` is ``None`` when the path designates the directory ``dir_fd`` itself. The descriptor is
     owned by the location and closed by :meth:`close` (or by leaving the ``with`` block).
-    ``in_read_only_root`` is true when the directory lies in a read-only root (nested ones included).
+    ``in_read_only_root`` is true when the directory lies in a read-only root (nested ones included);
+    ``None`` when the caller did not ask (``check_read_only_root=False``).
+    ``status`` is the final name's own status (``lstat``) as seen while resolving, when a final link
+    was checked for (``follow_final``) and the name existed; it is a snapshot to decide *before* opening
+    (never open a device or a FIFO), not a proof: whoever opens the name must compare it with ``fstat``.
     """
 
     root: Root
@@ -177,7 +181,8 @@ class Location:
     name: str | None
     components: list[str]
     created: bool = False
-    in_read_only_root: bool = False
+    in_read_only_root: bool | None = False
+    status: os.stat_result | None = None
 
     @property
     def display(self) -> str:
@@ -244,7 +249,7 @@ class Sandbox:
         if len(encoded) > PATH_MAX:
             raise refused(path, f"is {len(encoded)} bytes long; the limit is {PATH_MAX} (PATH_MAX)")
         parts = path.split("/")
-        for part in parts:
+        for part in parts if len(encoded) > NAME_MAX else ():  # a shorter path has no longer component
             if len(part.encode("utf-8")) > NAME_MAX:
                 raise refused(
                     path,
@@ -282,20 +287,30 @@ class Sandbox:
         write: bool = False,
         follow_final: bool = True,
         create_parents: bool = False,
+        check_read_only_root: bool = True,
     ) -> Location:
         """Resolve ``path`` to an open parent directory and a final name (which may not exist yet).
 
         With ``follow_final`` a final symbolic link is followed (if it stays inside the root), so the
         name returned is never a link at the time of the check. With ``write`` the root must be writable;
-        ``create_parents`` creates missing directories on the way.
+        ``create_parents`` creates missing directories on the way. A reader that never looks at
+        ``in_read_only_root`` passes ``check_read_only_root=False`` to save its system calls (writes
+        check nested read-only roots regardless).
         """
         return self._resolve(
-            path, target="entry", write=write, follow_final=follow_final, create=create_parents
+            path,
+            target="entry",
+            write=write,
+            follow_final=follow_final,
+            create=create_parents,
+            check_read_only_root=check_read_only_root,
         )
 
     def open_directory(self, path: str, *, write: bool = False, create: bool = False) -> Location:
         """Resolve ``path`` to an open directory (``name`` is None), creating it and its parents if asked."""
-        return self._resolve(path, target="directory", write=write, follow_final=True, create=create)
+        return self._resolve(
+            path, target="directory", write=write, follow_final=True, create=create, check_read_only_root=True
+        )
 
     def _resolve(
         self,
@@ -305,6 +320,7 @@ class Sandbox:
         write: bool,
         follow_final: bool,
         create: bool,
+        check_read_only_root: bool,
     ) -> Location:
         root, components = self.split(path)
         if write and not root.writable:
@@ -314,7 +330,7 @@ class Sandbox:
         except OSError as exc:
             raise failed(path, f"the root {root.path} is not available: {describe_os_error(exc)}") from None
         walk = _Walk(root=root, shown=path, stack=[root_fd], pending=deque(components))
-        read_only_roots = self._root_ids()
+        read_only_roots = self._root_ids() if write or check_read_only_root else set()
         created = False
         try:
             while walk.pending:
@@ -327,12 +343,13 @@ class Sandbox:
                     walk.names.pop()
                     continue
                 if not walk.pending and target == "entry":
-                    if follow_final and self._is_symlink(walk, component):
+                    status = self._own_status(walk, component) if follow_final else None
+                    if status is not None and stat.S_ISLNK(status.st_mode):
                         self._expand_link(walk, component)
                         continue
-                    nested = self._inside(walk.stack, read_only_roots)
+                    nested = self._inside(walk.stack, read_only_roots) if check_read_only_root else None
                     fd = walk.stack.pop()
-                    return Location(root, fd, component, list(walk.names), created, nested)
+                    return Location(root, fd, component, list(walk.names), created, nested, status)
                 opened = self._open_component(walk, component, create=create)
                 if opened is None:
                     self._expand_link(walk, component)
@@ -383,14 +400,15 @@ class Sandbox:
             if (info.st_dev, info.st_ino) in read_only_roots:
                 raise refused(walk.shown, f"{walk.where()} is a read-only root")
 
-    def _is_symlink(self, walk: _Walk, name: str) -> bool:
+    @staticmethod
+    def _own_status(walk: _Walk, name: str) -> os.stat_result | None:
+        """The name's own status (a link is not followed); None when it does not exist."""
         try:
-            info = os.stat(name, dir_fd=walk.stack[-1], follow_symlinks=False)
+            return os.stat(name, dir_fd=walk.stack[-1], follow_symlinks=False)
         except FileNotFoundError:
-            return False
+            return None
         except OSError as exc:
             raise failed(walk.shown, f"{walk.where(name)}: {describe_os_error(exc)}") from None
-        return stat.S_ISLNK(info.st_mode)
 
     def _open_component(self, walk: _Walk, name: str, *, create: bool) -> tuple[int, bool] | None:
         """Open a directory component without following links; None means it is a link to expand."""

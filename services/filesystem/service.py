@@ -1,15 +1,27 @@
 """The filesystem service: read, write, list, search and move files inside the allowed roots.
 
 Every path is checked by :mod:`services.filesystem.sandbox` before use; the blocking work lives in
-:mod:`services.filesystem.operations` and runs in worker threads.
+:mod:`services.filesystem.operations`.
+
+Where it runs: work that is small and bounded runs on the event loop itself (resolving a path, opening a
+file, reading one of at most INLINE_READ_BYTES, describing a file, listing the roots): it takes tens of
+microseconds, less than handing it to a thread, and under load a worker thread waits for the GIL up to a
+switch interval (5 ms) after each of its system calls. Everything else (larger files, directory walks,
+searches, writes with their fsyncs) runs in the service's own pool of WORKER_THREADS threads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
+from types import SimpleNamespace
+from typing import TypeVar
 
-from libmcp import CheckResult, Service, StartupContext, ToolContext
+from libmcp import CheckResult, ServerSettings, Service, StartupContext, ToolContext
 from services.filesystem import operations
 from services.filesystem.models import (
     CreateDirectoryArgs,
@@ -33,6 +45,12 @@ from services.filesystem.settings import FilesystemSettings
 
 VERSION = version("mcp-sse")
 SEARCH_TIME_BUDGET_S = 10.0
+# Files up to this size (by fstat on the open descriptor) are read on the event loop.
+INLINE_READ_BYTES = 65_536
+# Bounded: writes wait on fsync and searches run up to their time budget, in parallel up to this many.
+WORKER_THREADS = 8
+
+T = TypeVar("T")
 
 service = Service(
     "filesystem",
@@ -53,20 +71,60 @@ def _sandbox(ctx: ToolContext) -> Sandbox:
 
 
 def _limits(ctx: ToolContext) -> operations.Limits:
-    settings: FilesystemSettings = ctx.settings
+    limits: operations.Limits = ctx.state.limits
+    return limits
+
+
+def limits_of(settings: FilesystemSettings, server_settings: ServerSettings) -> operations.Limits:
+    """The caps every call works within, from the settings (computed once, at start-up)."""
     return operations.Limits(
         max_read_bytes=settings.filesystem_max_read_bytes,
         max_write_bytes=settings.filesystem_max_write_bytes,
         max_search_results=settings.filesystem_max_search_results,
         # Stop searching well before the tool timeout, so a partial answer arrives instead of a timeout.
-        search_time_budget_s=min(SEARCH_TIME_BUDGET_S, ctx.server_settings.tool_timeout_s * 0.5),
+        search_time_budget_s=min(SEARCH_TIME_BUDGET_S, server_settings.tool_timeout_s * 0.5),
     )
+
+
+async def _in_thread(
+    state: SimpleNamespace,
+    function: Callable[[], T],
+    *,
+    if_never_run: Callable[[], None] | None = None,
+) -> T:
+    """Run ``function`` in the service's worker pool (with this task's context variables).
+
+    ``if_never_run`` is called when the call is cancelled (tool timeout, client gone, shutdown) before a
+    thread picked the work up, e.g. to close a descriptor ``function`` would have closed.
+    """
+    workers: ThreadPoolExecutor = state.workers
+    try:
+        future = workers.submit(contextvars.copy_context().run, function)
+    except BaseException:
+        if if_never_run is not None:
+            if_never_run()
+        raise
+    try:
+        return await asyncio.wrap_future(future)
+    finally:
+        # cancel() succeeds only for work no thread has started (or that was cancelled already).
+        if future.cancel() and if_never_run is not None:
+            if_never_run()
 
 
 @service.on_startup
 async def open_sandbox(ctx: StartupContext) -> None:
     settings: FilesystemSettings = ctx.settings
     ctx.state.sandbox = Sandbox(settings.allowed_paths)
+    ctx.state.limits = limits_of(settings, ctx.server_settings)
+    ctx.state.workers = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="filesystem")
+
+
+@service.on_shutdown
+async def stop_workers(ctx: StartupContext) -> None:
+    workers: ThreadPoolExecutor = ctx.state.workers
+    # Work not started is dropped; running work (a search stops within its time budget) ends on its own.
+    workers.shutdown(wait=False, cancel_futures=True)
 
 
 @service.tool(title="Read a text file", read_only=True, idempotent=True)
@@ -78,16 +136,23 @@ async def read_file(args: ReadFileArgs, ctx: ToolContext) -> ReadFileResult:
     read cap is refused with its size: ask for fewer lines. Binary (non-UTF-8) files, directories,
     devices, FIFOs, sockets and files with several hard links are refused.
     """
-    return await asyncio.to_thread(
-        operations.read_file,
-        _sandbox(ctx),
+    limits = _limits(ctx)
+    # Resolving and opening take a few system calls: done here; the size that decides where the data
+    # is read comes from fstat on the descriptor just opened, never from another look at the path.
+    opened = operations.open_for_reading(_sandbox(ctx), args.path)
+    read = functools.partial(
+        operations.read_opened,
+        opened,
         args.path,
-        _limits(ctx),
+        limits,
         head=args.head,
         tail=args.tail,
         start_line=args.start_line,
         end_line=args.end_line,
     )
+    if opened.size <= INLINE_READ_BYTES:
+        return read()
+    return await _in_thread(ctx.state, read, if_never_run=opened.close)
 
 
 @service.tool(title="Write a text file", destructive=True, idempotent=True)
@@ -99,13 +164,16 @@ async def write_file(args: WriteFileArgs, ctx: ToolContext) -> WriteFileResult:
     parent directories are created only with create_parents=true. Content larger than the server's
     write cap, read-only roots, directories and special files are refused.
     """
-    return await asyncio.to_thread(
-        operations.write_file,
-        _sandbox(ctx),
-        args.path,
-        args.content,
-        _limits(ctx),
-        create_parents=args.create_parents,
+    return await _in_thread(
+        ctx.state,
+        functools.partial(
+            operations.write_file,
+            _sandbox(ctx),
+            args.path,
+            args.content,
+            _limits(ctx),
+            create_parents=args.create_parents,
+        ),
     )
 
 
@@ -117,14 +185,17 @@ async def list_directory(args: ListDirectoryArgs, ctx: ToolContext) -> ListDirec
     name order, depth first, `limit` per page; pass next_cursor back as `cursor` for the next page.
     Symbolic links are listed as symlinks and never entered.
     """
-    return await asyncio.to_thread(
-        operations.list_directory,
-        _sandbox(ctx),
-        args.path,
-        depth=args.depth,
-        limit=args.limit,
-        cursor=args.cursor,
-        time_budget_s=_limits(ctx).search_time_budget_s,
+    return await _in_thread(
+        ctx.state,
+        functools.partial(
+            operations.list_directory,
+            _sandbox(ctx),
+            args.path,
+            depth=args.depth,
+            limit=args.limit,
+            cursor=args.cursor,
+            time_budget_s=_limits(ctx).search_time_budget_s,
+        ),
     )
 
 
@@ -134,7 +205,9 @@ async def create_directory(args: CreateDirectoryArgs, ctx: ToolContext) -> Creat
 
     Succeeds, with created=false, when the directory already exists.
     """
-    path, created = await asyncio.to_thread(operations.create_directory, _sandbox(ctx), args.path)
+    path, created = await _in_thread(
+        ctx.state, functools.partial(operations.create_directory, _sandbox(ctx), args.path)
+    )
     return CreateDirectoryResult(path=path, created=created)
 
 
@@ -142,7 +215,7 @@ async def create_directory(args: CreateDirectoryArgs, ctx: ToolContext) -> Creat
 async def get_file_info(args: GetFileInfoArgs, ctx: ToolContext) -> FileInfo:
     """Describe a file or directory: type, size, times (ISO 8601, UTC), permissions, hard links, and
     whether the tools may change it."""
-    return await asyncio.to_thread(operations.get_file_info, _sandbox(ctx), args.path)
+    return operations.get_file_info(_sandbox(ctx), args.path)  # a few system calls: on the event loop
 
 
 @service.tool(title="Search for files by name", read_only=True, idempotent=True)
@@ -153,14 +226,17 @@ async def search_files(args: SearchFilesArgs, ctx: ToolContext) -> SearchFilesRe
     never follows symbolic links, stops at max_results (and the server's cap) and at a time and entry
     budget, and says so in truncated_reason. Patterns may not start with / or contain '..'.
     """
-    return await asyncio.to_thread(
-        operations.search_files,
-        _sandbox(ctx),
-        args.path,
-        args.pattern,
-        _limits(ctx),
-        exclude_patterns=args.exclude_patterns,
-        max_results=args.max_results,
+    return await _in_thread(
+        ctx.state,
+        functools.partial(
+            operations.search_files,
+            _sandbox(ctx),
+            args.path,
+            args.pattern,
+            _limits(ctx),
+            exclude_patterns=args.exclude_patterns,
+            max_results=args.max_results,
+        ),
     )
 
 
@@ -171,8 +247,11 @@ async def move_file(args: MoveFileArgs, ctx: ToolContext) -> MoveFileResult:
     An existing destination is refused unless overwrite=true. The destination's parent directory must
     exist. A symbolic link is moved as a link. Moving between different file systems is not supported.
     """
-    return await asyncio.to_thread(
-        operations.move_file, _sandbox(ctx), args.source, args.destination, overwrite=args.overwrite
+    return await _in_thread(
+        ctx.state,
+        functools.partial(
+            operations.move_file, _sandbox(ctx), args.source, args.destination, overwrite=args.overwrite
+        ),
     )
 
 
@@ -182,13 +261,14 @@ async def list_allowed_roots(ctx: ToolContext) -> ListAllowedRootsResult:
 
     Relative paths in the other tools start at the first root.
     """
-    return await asyncio.to_thread(operations.list_allowed_roots, _sandbox(ctx))
+    return operations.list_allowed_roots(_sandbox(ctx))  # one stat per root: on the event loop
 
 
 @service.health_check("roots")
 async def roots(ctx: StartupContext) -> CheckResult:
     """Each root exists and is a directory."""
     settings: FilesystemSettings = ctx.settings
+    # Not in the tools' pool: /health must answer even while searches fill it.
     problems = await asyncio.to_thread(operations.root_problems, settings.allowed_paths)
     if problems:
         return CheckResult("down", "; ".join(problems))

@@ -7,6 +7,7 @@ number). Whatever the interleaving, nothing outside the roots may be written or 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -29,16 +30,25 @@ def flipping(place: Path, *states: Path) -> Iterator[Callable[[], int]]:
 
     def run() -> None:
         nonlocal flips
+        made = 0
         while not stop.is_set():
             for state in states:
                 try:
                     os.rename(state, place)
-                    # Release the GIL while `place` holds this state: without it the server's threads
-                    # wait up to a switch interval for each step and the race is tried far less often.
-                    time.sleep(0)
-                    os.rename(place, state)
                 except FileNotFoundError:
-                    pass  # the tool replaced or moved the name meanwhile; keep flipping what is there
+                    continue  # the tool replaced or moved the name meanwhile; keep flipping what is there
+                except OSError:
+                    # `place` was free for a moment and the tool made a directory there (create_directory
+                    # with its parents does): set that one aside, or no state could be moved in again.
+                    made += 1
+                    with contextlib.suppress(FileNotFoundError):
+                        os.rename(place, place.with_name(f"{place.name}.made{made}"))
+                    continue
+                # Release the GIL while `place` holds this state: without it the server's threads
+                # wait up to a switch interval for each step and the race is tried far less often.
+                time.sleep(0)
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(place, state)
             flips += 1
 
     thread = threading.Thread(target=run, daemon=True)
@@ -169,6 +179,7 @@ def test_readers_never_see_a_partial_file_while_it_is_replaced(fs: FsClient, tre
     stop = threading.Event()
     disk_reads: list[bytes] = []
     tool_reads: list[str] = []
+    tool_refusals: list[str] = []
 
     def read_disk() -> None:
         while not stop.is_set():
@@ -177,7 +188,11 @@ def test_readers_never_see_a_partial_file_while_it_is_replaced(fs: FsClient, tre
     def read_tool() -> None:
         reader = FsClient(fs.url)
         while not stop.is_set():
-            tool_reads.append(reader.ok("read_file", path="big.txt")["content"])
+            result = reader.call("read_file", path="big.txt")
+            if result["isError"]:
+                tool_refusals.append(result["content"][0]["text"])
+            else:
+                tool_reads.append(result["structuredContent"]["content"])
         reader.close()
 
     threads = [threading.Thread(target=read_disk), threading.Thread(target=read_tool)]
@@ -197,4 +212,6 @@ def test_readers_never_see_a_partial_file_while_it_is_replaced(fs: FsClient, tre
     assert {len(data) for data in disk_reads} <= {300_000, 200_000}
     assert all(data in versions for data in disk_reads)
     assert all(text.encode() in versions for text in tool_reads)
+    # A rename landing between the check of the name and its opening is noticed (never read through).
+    assert all("was replaced while it was opened; try again" in text for text in tool_refusals), tool_refusals
     assert [name for name in os.listdir(tree.rw) if name.endswith(".tmp")] == []

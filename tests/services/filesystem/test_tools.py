@@ -7,9 +7,11 @@ import re
 import stat
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import httpx
 
+from services.filesystem.service import INLINE_READ_BYTES
 from tests.services.filesystem.conftest import SECRET, FsClient, Tree
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -63,6 +65,50 @@ def test_read_file_tail_works_on_a_file_larger_than_the_read_cap(
     assert head["content"] == "entry 000000\nentry 000001\n"
     too_many = fs.error("read_file", path="big.log", head=500)
     assert "exceed FILESYSTEM_MAX_READ_BYTES=1000" in too_many
+
+
+def test_read_file_reads_files_on_both_sides_of_the_inline_size(fs: FsClient, tree: Tree) -> None:
+    """Files up to INLINE_READ_BYTES are read on the event loop, larger ones in a worker: same answers."""
+    line = "é" * 40 + "\n"  # 81 bytes: multi-byte characters straddle every read boundary somewhere
+    sizes = {"at.txt": INLINE_READ_BYTES, "over.txt": INLINE_READ_BYTES + 1, "big.txt": 300_001}
+    for name, size in sizes.items():
+        body = line * (size // len(line.encode()))
+        (tree.rw / name).write_text(body + "x" * (size - len(body.encode())))
+    for name, size in sizes.items():
+        expected = (tree.rw / name).read_text()
+        whole = fs.ok("read_file", path=name)
+        assert (whole["content"], whole["size_bytes"]) == (expected, size)
+        assert whole["total_lines"] == whole["end_line"] == expected.count("\n") + 1
+        assert fs.ok("read_file", path=name, head=2)["content"] == line * 2
+        tail = fs.ok("read_file", path=name, tail=2)
+        assert tail["content"] == "".join(expected.splitlines(keepends=True)[-2:])
+
+
+def test_read_file_leaves_no_descriptor_open(fs: FsClient, tree: Tree) -> None:
+    """Reads that succeed or fail, inline or in a worker, close what they open (the server is in-process)."""
+    (tree.rw / "big.txt").write_text("a\n" * INLINE_READ_BYTES)
+    (tree.rw / "big.bin").write_bytes(b"a" * INLINE_READ_BYTES + b"\x00")
+    (tree.rw / "small.bin").write_bytes(b"\xff\xfe")
+    os.mkfifo(tree.rw / "fifo")
+    (tree.rw / "linked.txt").write_text("linked\n")
+    os.link(tree.rw / "linked.txt", tree.rw / "second_link")
+    calls: list[dict[str, Any]] = [
+        {"path": "notes.txt"},
+        {"path": "notes.txt", "tail": 1},
+        {"path": "big.txt"},
+        {"path": "big.txt", "start_line": 5, "end_line": 6},
+        {"path": "big.bin"},
+        {"path": "small.bin"},
+        {"path": "fifo"},
+        {"path": "second_link"},
+        {"path": "sub"},
+        {"path": "missing.txt"},
+    ]
+    fs.call("read_file", path="notes.txt")  # the client's connection is open before counting
+    before = len(os.listdir("/proc/self/fd"))
+    outcomes = [fs.call("read_file", **arguments)["isError"] for _ in range(5) for arguments in calls]
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert outcomes.count(False) == 5 * 4 and outcomes.count(True) == 5 * 6
 
 
 def test_read_file_refuses_binary_and_non_utf8_files(fs: FsClient, tree: Tree) -> None:
