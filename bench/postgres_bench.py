@@ -9,12 +9,16 @@ default); the load generator runs in this process. Two queries, at concurrency 1
 * ``SELECT 1``
 * a 1,000-row select (integer, text and timestamptz columns: the rows go through the JSON conversion)
 
-First the service's CPU time per call is measured over sequential calls (from /proc: independent of
-how busy the machine is, unlike latencies), then latency and throughput per cell.
+First the service's CPU time per call is measured over sequential calls (from /proc: less dependent on
+how busy the machine is than latencies), then latency and throughput per cell, then the paired overhead.
 
 Each is measured through the service (``tools/call`` of ``execute_sql``, Streamable HTTP, handshake era
 JSON mode) and through raw asyncpg (one connection per virtual user, ``fetch`` with its statement cache):
 the floor. Bounded: each cell runs ``--seconds`` after a 0.5 s warm-up, loopback only.
+
+The cells run one after the other, so on a shared machine a change of background load between the
+service's cell and the floor's shows up as overhead. The paired rows at concurrency 1 remove that: one
+user alternates a service call and an asyncpg call for ``--seconds``, so both see the same conditions.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import itertools
 import json
 import os
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,7 +37,7 @@ from typing import Any
 import asyncpg
 
 from bench.http_client import Connection
-from bench.loadgen import HEADER, Result, run_load
+from bench.loadgen import HEADER, Result, percentile, run_load
 from bench.transport_bench import HEADERS, HOST, free_port, process, tool_call_body
 from services.postgres.local import LocalPostgres, find_binaries, load_sample
 
@@ -97,6 +102,45 @@ async def cpu_per_call(pid: int, port: int, query: str, calls: int) -> float:
     return spent / calls * 1000
 
 
+async def paired(port: int, url: str, name: str, seconds: float, warmup_s: float = 0.5) -> list[Result]:
+    """One user alternating a service call and an asyncpg call of the same query for ``seconds``: the
+    two results (labelled ``..., paired``) saw the same machine at the same time."""
+    query = QUERIES[name]
+    service_call, close_service = await service_user(port, query)()
+    asyncpg_call, close_asyncpg = await asyncpg_user(url, query)()
+    latencies: dict[str, list[float]] = {"service": [], "asyncpg": []}
+    errors = 0
+    measure_from = time.perf_counter() + warmup_s
+    try:
+        while (started := time.perf_counter()) < measure_from + seconds:
+            ok = await service_call()
+            middle = time.perf_counter()
+            ok = await asyncpg_call() and ok
+            if started >= measure_from:
+                latencies["service"].append(middle - started)
+                latencies["asyncpg"].append(time.perf_counter() - middle)
+                errors += 0 if ok else 1
+    finally:
+        await close_service()
+        await close_asyncpg()
+    results = []
+    for target, values in latencies.items():
+        ordered = sorted(values)
+        results.append(
+            Result(
+                f"{target} {name}, paired",
+                1,
+                len(ordered),
+                errors,
+                seconds,
+                percentile(ordered, 0.50) * 1000,
+                percentile(ordered, 0.95) * 1000,
+                percentile(ordered, 0.99) * 1000,
+            )
+        )
+    return results
+
+
 async def measure(port: int, url: str, seconds: float, pid: int) -> list[Result]:
     for name, query in QUERIES.items():
         calls = 1000 if name == "SELECT 1" else 200
@@ -114,6 +158,10 @@ async def measure(port: int, url: str, seconds: float, pid: int) -> list[Result]
                 result = await run_load(label, make, concurrency, seconds=seconds)
                 print(result.row(), flush=True)
                 results.append(result)
+    for name in QUERIES:
+        for result in await paired(port, url, name, seconds):
+            print(result.row(), flush=True)
+            results.append(result)
     return results
 
 
@@ -140,16 +188,19 @@ def run(seconds: float, pool_size: int) -> list[Result]:
 def summarize(results: list[Result]) -> list[str]:
     by_label = {(result.label, result.concurrency): result for result in results}
     lines = []
-    for name in QUERIES:
-        for concurrency in CONCURRENCY:
-            ours = by_label.get((f"service {name}", concurrency))
-            floor = by_label.get((f"asyncpg {name}", concurrency))
-            if ours and floor:
-                lines.append(
-                    f"{name} at c={concurrency}: service overhead p50 {ours.p50_ms - floor.p50_ms:+.2f} ms, "
-                    f"p99 {ours.p99_ms - floor.p99_ms:+.2f} ms; "
-                    f"throughput {ours.rps:,.0f} vs {floor.rps:,.0f} req/s"
-                )
+    cells = [(name, concurrency, "") for name in QUERIES for concurrency in CONCURRENCY]
+    cells += [(name, 1, ", paired") for name in QUERIES]
+    for name, concurrency, paired_ in cells:
+        ours = by_label.get((f"service {name}{paired_}", concurrency))
+        floor = by_label.get((f"asyncpg {name}{paired_}", concurrency))
+        if ours and floor:
+            line = (
+                f"{name} at c={concurrency}{paired_}: service overhead "
+                f"p50 {ours.p50_ms - floor.p50_ms:+.2f} ms, p99 {ours.p99_ms - floor.p99_ms:+.2f} ms"
+            )
+            if not paired_:
+                line += f"; throughput {ours.rps:,.0f} vs {floor.rps:,.0f} req/s"
+            lines.append(line)
     return lines
 
 

@@ -75,6 +75,9 @@ class Databases:
         self._pools: OrderedDict[str, asyncpg.Pool] = OrderedDict()
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
+        self._ending: set[asyncio.Task[None]] = set()  # read-only calls ending after their answer
+        # Server PIDs of connections being released that were already reset by the call itself.
+        self._clean: set[int] = set()
         self.outage: Outage | None = None
 
     @property
@@ -93,6 +96,10 @@ class Databases:
     # Pools --------------------------------------------------------------------------------------
 
     async def _pool(self, database: str) -> asyncpg.Pool:
+        pool = self._pools.get(database)
+        if pool is not None:  # the common case, without the lock: nothing awaits in between
+            self._pools.move_to_end(database)
+            return pool
         async with self._lock:
             pool = self._pools.get(database)
             if pool is not None:
@@ -117,7 +124,7 @@ class Databases:
                     max_inactive_connection_lifetime=MAX_IDLE_S,
                     timeout=CONNECT_TIMEOUT_S,
                     init=install_codecs,
-                    reset=_reset,
+                    reset=self._reset_session,
                     server_settings=server_settings,
                 )
             except ValueError as exc:  # an unparsable URL: asyncpg's message may quote it
@@ -137,6 +144,8 @@ class Databases:
                 return
 
     async def close(self) -> None:
+        if self._ending:
+            await asyncio.gather(*self._ending, return_exceptions=True)
         pools = list(self._pools.values())
         self._pools.clear()
         for pool in pools:
@@ -151,7 +160,12 @@ class Databases:
 
     @contextlib.asynccontextmanager
     async def connection(self, database: str | None = None) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection to ``database`` (default: the URL's), or a ``ToolError`` saying why not."""
+        """A pooled connection to ``database`` (default: the URL's), or a ``ToolError`` saying why not.
+
+        When the block ends, a transaction it left open is committed (or rolled back, if the block
+        raised) in the same round trip as the session reset, so the pool's own reset is skipped. In
+        read-only mode that round trip runs after the block, off the caller's path.
+        """
         if not self.configured:
             raise ToolError("DATABASE_URL is not set: configure the database this service queries.")
         name = self.database_name(database)
@@ -174,8 +188,24 @@ class Databases:
         except (ValueError, TypeError) as exc:  # asyncpg parses the URL when it first connects
             raise ToolError(f"DATABASE_URL is not a valid PostgreSQL URL: {self.scrub(str(exc))}") from None
         self.outage = None
+        pid = connection.get_server_pid()
+        ending_later = False
         try:
-            yield connection
+            try:
+                yield connection
+            except (Exception, asyncio.CancelledError):
+                await self._end_quietly(connection, pid)
+                raise
+            if self.settings.read_only:
+                # A read-only transaction has nothing to commit that the caller waits for: the commit and
+                # reset round trip runs after the answer, and only then is the connection back in the pool.
+                ending_later = True
+                task = asyncio.create_task(self._end_later(pool, connection, pid))
+                self._ending.add(task)
+                task.add_done_callback(self._ending.discard)
+                return
+            await connection.execute(_end_sql(connection, commit=True))
+            self._clean.add(pid)
         except UNREACHABLE as exc:
             if isinstance(exc, TimeoutError):
                 raise
@@ -189,13 +219,44 @@ class Databases:
         except asyncpg.InterfaceError as exc:
             raise ToolError(self.scrub(str(exc))) from None
         finally:
-            try:
-                await pool.release(connection)
-            except Exception as exc:
-                # A connection the server dropped mid-call (shutdown, restart) cannot be reset: asyncpg
-                # has already closed it, the pool opens a fresh one next time, and the clear error above
-                # must not be replaced by this one.
-                logger.debug("released a broken connection: %s", type(exc).__name__)
+            if not ending_later:
+                await self._release(pool, connection, pid)
+
+    async def _end_later(self, pool: asyncpg.Pool, connection: asyncpg.Connection, pid: int) -> None:
+        try:
+            await connection.execute(_end_sql(connection, commit=True))
+            self._clean.add(pid)
+        except Exception as exc:  # the pool's release rolls back and resets, or drops the connection
+            logger.debug("ending a read-only call failed: %s", type(exc).__name__)
+        finally:
+            await self._release(pool, connection, pid)
+
+    async def _release(self, pool: asyncpg.Pool, connection: asyncpg.Connection, pid: int) -> None:
+        try:
+            await pool.release(connection)
+        except Exception as exc:
+            # A connection the server dropped mid-call (shutdown, restart) cannot be reset: asyncpg has
+            # already closed it, the pool opens a fresh one next time, and the clear error the call
+            # reported must not be replaced by this one.
+            logger.debug("released a broken connection: %s", type(exc).__name__)
+        finally:
+            self._clean.discard(pid)
+
+    async def _end_quietly(self, connection: asyncpg.Connection, pid: int) -> None:
+        """After a failed call: roll back and reset in one round trip if the connection can still take a
+        query; otherwise (a cancelled query, a lost connection) the pool's release deals with it."""
+        try:
+            await connection.execute(_end_sql(connection, commit=False))
+        except Exception:
+            return
+        self._clean.add(pid)
+
+    async def _reset_session(self, connection: asyncpg.Connection) -> None:
+        """The pool's reset on release (after asyncpg rolled back any open transaction): skipped when the
+        call already ended with the reset (see :meth:`connection`)."""
+        if connection.get_server_pid() in self._clean and not connection.is_in_transaction():
+            return
+        await connection.execute(connection.get_reset_query() + EXTRA_RESET)
 
     def _drop_pool(self, name: str) -> None:
         pool = self._pools.pop(name, None)
@@ -283,8 +344,10 @@ def describe_postgres_error(exc: asyncpg.PostgresError) -> str:
     return "\n".join(lines)
 
 
-async def _reset(connection: asyncpg.Connection) -> None:
-    await connection.execute(connection.get_reset_query() + EXTRA_RESET)
+def _end_sql(connection: asyncpg.Connection, *, commit: bool) -> str:
+    """What ends a call on ``connection``: its open transaction, if any, then the session reset."""
+    end = ("COMMIT;" if commit else "ROLLBACK;") if connection.is_in_transaction() else ""
+    return end + connection.get_reset_query() + EXTRA_RESET
 
 
 def _normalise_url(url: str) -> str:

@@ -31,6 +31,7 @@ from asyncpg.types import Type
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
+UINT64_MAX = 2**64 - 1
 INT32_MAX = 2**31 - 1
 INT32_MIN = -(2**31)
 _EPOCH_DAYS = 730120  # date(2000, 1, 1).toordinal(): PostgreSQL counts from 2000-01-01
@@ -243,8 +244,20 @@ def _encode_json(value: Any) -> bytes:
     return (value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)).encode()
 
 
-def _decode_json(data: bytes) -> Any:
-    return json.loads(data)
+def _decode_json(data: bytes | str) -> Any:
+    """JSON text as JSON-ready values: numbers beyond what a JSON encoder can write exactly (integers past
+    64 bits, magnitudes past a double) keep their digits as strings, like ``numeric``."""
+    return json.loads(data, parse_int=_json_int, parse_float=_json_float)
+
+
+def _json_int(text: str) -> int | str:
+    value = int(text)
+    return value if INT64_MIN <= value <= UINT64_MAX else text
+
+
+def _json_float(text: str) -> float | str:
+    value = float(text)
+    return value if value - value == 0.0 else text  # 1e400: inf as a float, its digits as a string
 
 
 # Codecs on every pooled connection ---------------------------------------------------------------
@@ -253,10 +266,10 @@ def _decode_json(data: bytes) -> Any:
 async def install_codecs(connection: asyncpg.Connection) -> None:
     """Register the codecs this module relies on (no round trip: all are built-in types)."""
     tuple_codecs: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
-        "timestamp": (lambda v: _parse_timestamp(v, False), lambda t: _format_timestamp(t[0], False)),
-        "timestamptz": (lambda v: _parse_timestamp(v, True), lambda t: _format_timestamp(t[0], True)),
+        "timestamp": (lambda v: _parse_timestamp(v, False), _timestamp_decoder("")),
+        "timestamptz": (lambda v: _parse_timestamp(v, True), _timestamp_decoder("+00:00")),
         "date": (_parse_date, _decode_date),
-        "time": (_time_tuple, lambda t: _format_clock(t[0])),
+        "time": (_time_tuple, _decode_time),
         "timetz": (_timetz_tuple, lambda t: _format_clock(t[0]) + _format_offset(-t[1])),
         "interval": (_interval_tuple, lambda t: format_interval(*t)),
     }
@@ -278,17 +291,69 @@ async def install_codecs(connection: asyncpg.Connection) -> None:
         "jsonb",
         schema="pg_catalog",
         encoder=lambda v: b"\x01" + _encode_json(v),
-        decoder=lambda data: json.loads(data[1:]),
+        decoder=lambda data: _decode_json(data[1:]),
         format="binary",
     )
 
 
+# Decoding dates and times runs once per value of a result, so it is table-driven: the text of a day is
+# memoised (rows of one result tend to share days) and the clock is read from precomputed strings.
+_DAY_TEXT: dict[int, str] = {}
+_DAY_TEXT_MAX = 4096
+_MINUTE_TEXT = tuple(f"{hour:02d}:{minute:02d}:" for hour in range(24) for minute in range(60))
+_SECOND_TEXT = tuple(f"{second:02d}" for second in range(60))
+
+
+def _day_text(days: int) -> str:
+    """``YYYY-MM-DD`` of a day count from 2000-01-01 (any year PostgreSQL stores), memoised."""
+    text = _DAY_TEXT.get(days)
+    if text is None:
+        if len(_DAY_TEXT) >= _DAY_TEXT_MAX:
+            _DAY_TEXT.clear()
+        text = _DAY_TEXT[days] = _format_date_days(days)
+    return text
+
+
+def _timestamp_decoder(suffix: str) -> Callable[[tuple[int]], str]:
+    """The decoder of ``timestamp`` (``suffix=""``) or ``timestamptz`` (``"+00:00"``): the same text as
+    :func:`_format_timestamp`, in one function call per value."""
+
+    def decode(
+        value: tuple[int],
+        day_text: dict[int, str] = _DAY_TEXT,
+        minute_text: tuple[str, ...] = _MINUTE_TEXT,
+        second_text: tuple[str, ...] = _SECOND_TEXT,
+    ) -> str:
+        microseconds = value[0]
+        if microseconds >= INT64_MAX or microseconds <= INT64_MIN:
+            return "infinity" if microseconds > 0 else "-infinity"
+        days, clock = divmod(microseconds, _US_PER_DAY)
+        seconds, fraction = divmod(clock, 1_000_000)
+        minutes, second = divmod(seconds, 60)
+        text = (day_text.get(days) or _day_text(days)) + "T" + minute_text[minutes] + second_text[second]
+        if fraction:
+            text += f".{fraction:06d}".rstrip("0")
+        return text + suffix
+
+    return decode
+
+
+def _decode_time(value: tuple[int]) -> str:
+    seconds, fraction = divmod(value[0], 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    if minutes >= 1440:  # 24:00:00, the one value past the last minute of a day
+        return _format_clock(value[0])
+    text = _MINUTE_TEXT[minutes] + _SECOND_TEXT[second]
+    return text + f".{fraction:06d}".rstrip("0") if fraction else text
+
+
 def _decode_date(value: tuple[int]) -> str:
-    if value[0] == INT32_MAX:
+    days = value[0]
+    if days == INT32_MAX:
         return "infinity"
-    if value[0] == INT32_MIN:
+    if days == INT32_MIN:
         return "-infinity"
-    return _format_date_days(value[0])
+    return _DAY_TEXT.get(days) or _day_text(days)
 
 
 def _to_float(value: Any) -> float:
@@ -300,31 +365,62 @@ def _to_float(value: Any) -> float:
 
 # Results -----------------------------------------------------------------------------------------
 
-PASSTHROUGH = frozenset(
+# Built-in types, by OID (the same in every PostgreSQL), whose decoded values are JSON-ready as they come:
+# integers, booleans and text, and the types the codecs above decode to strings or JSON values. Arrays
+# of them decode to nested lists of such values, so they need no work either.
+JSON_READY_OIDS = frozenset(
     {
-        "int2",
-        "int4",
-        "int8",
-        "oid",
-        "text",
-        "varchar",
-        "bpchar",
-        "name",
-        "bool",
-        "xid",
-        "cid",
-        "timestamp",
-        "timestamptz",
-        "date",
-        "time",
-        "timetz",
-        "interval",
-        "money",
-        "xml",
-        "tsvector",
-        "tsquery",
+        16,  # bool
+        20,  # int8
+        21,  # int2
+        23,  # int4
+        26,  # oid
+        28,  # xid
+        29,  # cid
+        25,  # text
+        1043,  # varchar
+        1042,  # bpchar
+        19,  # name
+        700,  # float4 (its codec spells NaN and the infinities)
+        1114,  # timestamp
+        1184,  # timestamptz
+        1082,  # date
+        1083,  # time
+        1266,  # timetz
+        1186,  # interval
+        790,  # money
+        142,  # xml
+        3614,  # tsvector
+        3615,  # tsquery
+        114,  # json
+        3802,  # jsonb
+        # ... and their arrays, in the same order
+        1000,
+        1016,
+        1005,
+        1007,
+        1028,
+        1011,
+        1012,
+        1009,
+        1015,
+        1014,
+        1003,
+        1021,
+        1115,
+        1185,
+        1182,
+        1183,
+        1270,
+        1187,
+        791,
+        143,
+        3643,
+        3645,
+        199,
+        3807,
     }
-)  # decoded straight into JSON-ready values: no per-value work
+)
 
 
 def to_json(value: Any, char_as_text: bool = False) -> Any:
@@ -364,14 +460,39 @@ def to_json(value: Any, char_as_text: bool = False) -> Any:
 
 
 def column_converter(column_type: Type) -> Callable[[Any], Any] | None:
-    """The function that finishes one column's values, or ``None`` when they are JSON-ready already."""
-    name = column_type.name.removesuffix("[]")
-    if column_type.kind == "scalar" and name in PASSTHROUGH:
+    """The function that finishes one column's values (``None`` included), chosen once per column from its
+    type OID, or ``None`` when the decoded values are JSON-ready already."""
+    if column_type.oid in JSON_READY_OIDS:
         return None
-    if name == "pg_lsn":
-        return _format_lsn
-    char_as_text = name == "char"  # the one-byte internal type "char" (bpchar is character(n))
+    converter = _SCALAR_CONVERTERS.get(column_type.oid)
+    if converter is not None:
+        return converter
+    char_as_text = column_type.name.removesuffix("[]") == "char"  # the one-byte type "char" (not bpchar)
     return lambda value: to_json(value, char_as_text)
+
+
+def _numeric(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def _float8(value: float | None) -> float | str | None:
+    return value if value is None or value - value == 0.0 else _special_float(value)
+
+
+def _bytea(value: bytes | None) -> str | None:
+    return None if value is None else base64.b64encode(value).decode("ascii")
+
+
+def _text_of(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _char(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def _bits(value: asyncpg.BitString | None) -> str | None:
+    return None if value is None else value.as_string()
 
 
 def _format_lsn(value: Any) -> Any:
@@ -470,3 +591,17 @@ def _to_bytes(value: Any) -> bytes:
         return base64.b64decode(value, validate=True)
     except (ValueError, binascii.Error):
         raise ParameterError("expected base64 text (or '\\x' followed by hex) for bytea") from None
+
+
+_SCALAR_CONVERTERS: dict[int, Callable[[Any], Any]] = {
+    1700: _numeric,
+    701: _float8,
+    17: _bytea,
+    2950: _text_of,  # uuid
+    869: _text_of,  # inet
+    650: _text_of,  # cidr
+    18: _char,  # "char"
+    1560: _bits,  # bit
+    1562: _bits,  # varbit
+    3220: _format_lsn,  # pg_lsn
+}

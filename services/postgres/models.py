@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import orjson
 from pydantic import Field
 
 from libmcp import ToolInput, ToolOutput
@@ -73,7 +74,8 @@ class ExecuteSqlResult(_CompactOutput):
     columns: list[ColumnInfo] = Field(
         description="Result columns in order (empty for statements without rows)."
     )
-    rows: list[list[Any]] = Field(
+    # Tuples (the schema is the same as for lists): rows come from the records without a copy per value.
+    rows: list[tuple[Any, ...]] = Field(
         description=(
             "Rows as arrays in column order. numeric is a string; timestamps ISO 8601; intervals ISO 8601 "
             "durations; bytea base64; json/jsonb as JSON; NaN and infinities as strings; NULL as null."
@@ -89,6 +91,28 @@ class ExecuteSqlResult(_CompactOutput):
     )
     rows_affected: int | None = Field(description="Rows inserted, updated, deleted or merged, for writes.")
     database: str = Field(description="Database the statement ran in.")
+
+    def model_dump(
+        self, *, mode: Literal["json", "python"] | str = "python", **options: Any
+    ) -> dict[str, Any]:
+        """In JSON mode (the ``structuredContent``), the rows are passed on as they are: they hold
+        JSON-ready values by construction (``convert.py``), and pydantic's walk over every value would
+        cost more than the query. Any other use goes to pydantic."""
+        if mode != "json" or options.keys() - {"by_alias"}:
+            return super().model_dump(mode=mode, **options)
+        return {
+            "columns": [{"name": column.name, "type": column.type} for column in self.columns],
+            "rows": self.rows,
+            "row_count": self.row_count,
+            "truncated": self.truncated,
+            "total_rows": self.total_rows,
+            "command_tag": self.command_tag,
+            "rows_affected": self.rows_affected,
+            "database": self.database,
+        }
+
+    def mcp_text(self) -> str:
+        return orjson.dumps(self.model_dump(mode="json")).decode()
 
 
 # list_tables ------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ async def execute_sql(args: ExecuteSqlArgs, ctx: ToolContext) -> ExecuteSqlResul
     # model_construct: the rows are already JSON-ready; validating every value again would cost more
     # than running the query.
     return ExecuteSqlResult.model_construct(
-        columns=[ColumnInfo(name=column.name, type=column.type) for column in result.columns],
+        columns=[ColumnInfo.model_construct(name=column.name, type=column.type) for column in result.columns],
         rows=result.rows,
         row_count=len(result.rows),
         truncated=result.truncated,

@@ -10,13 +10,16 @@ where PostgreSQL refuses every write, including data-modifying CTEs, ``SELECT ..
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from asyncpg.prepared_stmt import PreparedStatement
+from asyncpg.types import Attribute
 
 from libmcp import ToolError
+from services.postgres import wire
 from services.postgres.convert import ParameterError, coerce_parameter, column_converter
 from services.postgres.safety import (
     TRANSACTION_CONTROL,
@@ -48,7 +51,7 @@ class Column:
 @dataclass(slots=True)
 class StatementResult:
     columns: list[Column]
-    rows: list[list[Any]]
+    rows: list[tuple[Any, ...]]
     truncated: bool
     total_rows: int | None
     command_tag: str | None
@@ -56,27 +59,48 @@ class StatementResult:
 
 
 class StatementRunner:
-    """Runs caller-supplied SQL under the access mode of the deployment."""
+    """Runs caller-supplied SQL under the access mode of the deployment.
+
+    Round trips of a read-only call whose text was seen before on the pooled connection: ``BEGIN READ ONLY;
+    SET LOCAL statement_timeout`` (one simple query), Bind + Execute with the row cap + Sync, and the
+    ``COMMIT`` that :meth:`Databases.connection` sends together with the session reset. A text never seen
+    before adds the grammar check (once per text) and the Parse (once per connection).
+    """
 
     def __init__(self, *, read_only: bool, statement_timeout_s: float) -> None:
         self.read_only = read_only
         self.statement_timeout_s = statement_timeout_s
+        timeout_ms = max(1, round(statement_timeout_s * 1000))
+        self._begin = (
+            f"BEGIN READ ONLY; SET LOCAL statement_timeout = {timeout_ms:d}" if read_only else "BEGIN"
+        )
+        self._verbs: OrderedDict[str, str] = OrderedDict()  # texts that passed the lexical checks: verb
         self._queries: OrderedDict[str, None] = OrderedDict()  # texts the grammar accepted as queries
 
     async def execute(
         self, connection: asyncpg.Connection, query: str, params: list[Any], max_rows: int
     ) -> StatementResult:
-        tokens = self.vet(query)
-        verb = statement_verb(tokens)
+        """Run ``query``; a transaction it needs is left open for ``Databases.connection`` to commit."""
+        verb = self.verb_of(query)
         if self.read_only:
             await self.check_query_grammar(connection, query, verb)
-            async with connection.transaction(readonly=True):
-                statement = await prepare(connection, query, unnamed=True)
-                return await self._run(connection, statement, params, verb, max_rows)
+        try:
+            return await self._execute(connection, query, params, verb, max_rows)
+        except (asyncpg.InvalidCachedStatementError, asyncpg.exceptions.OutdatedSchemaCacheError):
+            # A table or type behind a cached statement changed since it was prepared; PostgreSQL refused it
+            # before running anything, so it is prepared afresh and run again, once.
+            if connection.is_in_transaction():
+                await connection.execute("ROLLBACK")
+            await connection.reload_schema_state()
+            return await self._execute(connection, query, params, verb, max_rows)
+
+    async def _execute(
+        self, connection: asyncpg.Connection, query: str, params: list[Any], verb: str, max_rows: int
+    ) -> StatementResult:
         statement = await prepare(connection, query)
-        if statement.get_attributes():
-            async with connection.transaction():
-                return await self._run(connection, statement, params, verb, max_rows)
+        if self.read_only or statement.get_attributes():
+            # Statements without rows run on their own in read-write mode (VACUUM refuses a transaction).
+            await connection.execute(self._begin)
         return await self._run(connection, statement, params, verb, max_rows)
 
     async def explain(
@@ -88,8 +112,8 @@ class StatementRunner:
                 "analyze=true runs the statement, so it needs POSTGRES_ACCESS_MODE=read-write. "
                 "Without analyze the plan is estimated without running anything."
             )
-        tokens = self.vet(query)
-        await self.check_query_grammar(connection, query, statement_verb(tokens), explaining=True)
+        verb = self.verb_of(query)
+        await self.check_query_grammar(connection, query, verb, explaining=True)
         options = "FORMAT JSON, ANALYZE, BUFFERS" if analyze else "FORMAT JSON"
         transaction = connection.transaction(readonly=self.read_only)
         await transaction.start()
@@ -100,6 +124,18 @@ class StatementRunner:
             await transaction.rollback()
         plan: dict[str, Any] = plans[0]
         return plan
+
+    def verb_of(self, query: str) -> str:
+        """The statement's verb, after the lexical checks (:meth:`vet`); remembered per text."""
+        verb = self._verbs.get(query)
+        if verb is not None:
+            self._verbs.move_to_end(query)
+            return verb
+        verb = statement_verb(self.vet(query))
+        self._verbs[query] = verb
+        if len(self._verbs) > 512:
+            self._verbs.popitem(last=False)
+        return verb
 
     def vet(self, query: str) -> list[Token]:
         """The lexical checks; returns the tokens."""
@@ -170,13 +206,9 @@ class StatementRunner:
             return StatementResult([], [], False, None, tag, rows_affected(tag))
         total: int | None
         if self.read_only:
-            # One round trip (Bind + Execute) for the first rows; a query is free of side effects here, so
-            # when there were more, a second portal counts them all server-side.
-            records = []
-            async for record in statement.cursor(*args, prefetch=max_rows + 1):
-                records.append(record)
-                if len(records) > max_rows:
-                    break
+            # One round trip for the first rows; a query is free of side effects here, so when there were
+            # more, a second portal counts them all server-side.
+            records = await wire.fetch_limited(statement, args, max_rows + 1)
             truncated = len(records) > max_rows
             total = len(records)
             if truncated:
@@ -191,42 +223,49 @@ class StatementRunner:
             if truncated:
                 records = records[:max_rows]
                 total = await self._count_rest(connection, cursor, max_rows + 1)
-        converters = [column_converter(attribute.type) for attribute in attributes]
-        if any(converters):
-            rows = [
-                [
-                    value if convert is None else convert(value)
-                    for value, convert in zip(record, converters, strict=True)
-                ]
-                for record in records
-            ]
-        else:
-            rows = [list(record) for record in records]
         columns = [Column(attribute.name, _type_name(attribute.type)) for attribute in attributes]
         tag = synthesized_tag(verb, total) if total is not None and verb in VERBS else None
         affected = total if verb in {"insert", "update", "delete", "merge"} else None
-        return StatementResult(columns, rows, truncated, total, tag, affected)
+        return StatementResult(columns, json_rows(records, attributes), truncated, total, tag, affected)
 
     async def _count_rest(self, connection: asyncpg.Connection, cursor: Any, fetched: int) -> int | None:
         budget_ms = max(1, round(min(COUNT_BUDGET_S, self.statement_timeout_s) * 1000))
+        # A savepoint: a count that runs out of time must not abort the statement's own work, and rolling
+        # back to it restores the statement timeout.
+        await connection.execute(f"SAVEPOINT mcp_sse_count; SET LOCAL statement_timeout = {budget_ms:d}")
         try:
-            # A savepoint: a count that runs out of time must not abort the statement's own work.
-            async with connection.transaction():
-                await connection.execute(f"SET LOCAL statement_timeout = {budget_ms:d}")
-                moved = await cursor.forward(COUNT_LIMIT)
+            moved: int | None = await cursor.forward(COUNT_LIMIT)
         except asyncpg.QueryCanceledError:
-            return None
-        return fetched + int(moved)
+            moved = None
+        await connection.execute("ROLLBACK TO SAVEPOINT mcp_sse_count")
+        return None if moved is None else fetched + int(moved)
+
+
+def json_rows(records: list[asyncpg.Record], attributes: Sequence[Attribute]) -> list[tuple[Any, ...]]:
+    """The records as tuples of JSON-ready values: a converter per column that needs one, mapped over
+    the column at once; columns of JSON-ready types are taken as they are."""
+    converters = [column_converter(attribute.type) for attribute in attributes]
+    if not records or not any(converters):
+        return [record[:] for record in records]
+    columns: list[Sequence[Any]] = list(zip(*records, strict=True))
+    for index, convert in enumerate(converters):
+        if convert is not None:
+            columns[index] = list(map(convert, columns[index]))
+    return list(zip(*columns, strict=True))
 
 
 async def prepare(connection: asyncpg.Connection, query: str, *, unnamed: bool = False) -> PreparedStatement:
     """Parse ``query`` server-side as exactly one statement.
 
-    ``unnamed`` uses PostgreSQL's unnamed statement (asyncpg: ``name=False``), which needs no Close round
-    trip later; it lives only until the next Parse or simple query, so only for parse-then-run sequences.
+    By default the statement is named and kept in the connection's statement cache (see ``wire``), so
+    the same text on the same pooled connection is not parsed again. ``unnamed`` uses PostgreSQL's unnamed
+    statement (asyncpg: ``name=False``), which needs no Close round trip later; it lives only until the
+    next Parse or simple query, so only for parse-then-run sequences and checks.
     """
     try:
-        return await connection.prepare(query, name=False if unnamed else None)
+        if unnamed:
+            return await connection.prepare(query, name=False)
+        return await wire.prepare(connection, query)
     except asyncpg.PostgresSyntaxError as exc:
         if "multiple commands" in (exc.message or ""):
             raise ToolError(

@@ -105,3 +105,44 @@ async def test_text_block_carries_the_same_result(read_only_url):
 
     result = await sql(read_only_url, "SELECT 1 AS one")
     assert json.loads(result["content"][0]["text"]) == result["structuredContent"]
+
+
+async def test_the_public_asyncpg_paths_give_the_same_results(serve_service, pg, monkeypatch):
+    """``wire`` uses two asyncpg internals with public fallbacks; the fallbacks must answer the same."""
+    from services.postgres import wire
+    from services.postgres.service import service
+
+    queries = [
+        ("SELECT 1 AS one", []),
+        ("SELECT g, g::text, now() > $1::timestamptz FROM generate_series(1, 7) g", ["2000-01-01T00:00:00Z"]),
+        ("SELECT * FROM every_type ORDER BY id", []),
+    ]
+    fast_url, _ = serve_service(service, pg.settings(postgres_max_rows=5))
+    expected = [ok(await sql(fast_url, query, *params)) for query, params in queries]
+    monkeypatch.setattr(wire, "FAST_PATHS", False)
+    public_url, _ = serve_service(service, pg.settings(postgres_max_rows=5))
+    assert [ok(await sql(public_url, query, *params)) for query, params in queries] == expected
+    assert expected[1]["truncated"] is True and expected[1]["total_rows"] == 7
+
+
+def test_structured_content_is_what_pydantic_would_produce():
+    """ExecuteSqlResult hands its JSON-ready rows over without pydantic's walk; the JSON must not change."""
+    import json
+
+    from services.postgres.models import ColumnInfo, ExecuteSqlResult
+
+    result = ExecuteSqlResult.model_construct(
+        columns=[ColumnInfo(name="id", type="int4"), ColumnInfo(name="doc", type="jsonb")],
+        rows=[(1, {"a": [1.5, None, "ü"]}), (2, None)],
+        row_count=2,
+        truncated=False,
+        total_rows=2,
+        command_tag="SELECT 2",
+        rows_affected=None,
+        database="appdb",
+    )
+    structured = result.model_dump(mode="json", by_alias=True)
+    assert json.loads(json.dumps(structured)) == json.loads(result.model_dump_json(by_alias=True))
+    assert json.loads(result.mcp_text()) == json.loads(result.model_dump_json())
+    columns = [{"name": "id", "type": "int4"}, {"name": "doc", "type": "jsonb"}]
+    assert result.model_dump()["columns"] == columns

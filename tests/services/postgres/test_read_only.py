@@ -177,5 +177,26 @@ async def test_every_statement_runs_in_a_read_only_transaction(read_only_url):
     assert result["rows"] == [["on", "15s"]]
 
 
+async def test_a_repeated_query_sees_schema_changes(serve_service, pg, admin):
+    """The parsed statement is cached per pooled connection: a table changed in between must not break it."""
+    from services.postgres.service import service
+
+    url, _ = serve_service(service, pg.settings(postgres_pool_max_size=1))
+    await admin.execute(
+        "CREATE TABLE ro_changes (id int); INSERT INTO ro_changes VALUES (1); "
+        "GRANT SELECT ON ro_changes TO mcp_app"
+    )
+    try:
+        for _ in range(2):
+            assert ok(await sql(url, "SELECT * FROM ro_changes"))["rows"] == [[1]]
+        await admin.execute("ALTER TABLE ro_changes ADD COLUMN note text DEFAULT 'new'")
+        after = ok(await sql(url, "SELECT * FROM ro_changes"))
+        assert (after["columns"][1]["name"], after["rows"]) == ("note", [[1, "new"]])
+        await admin.execute("ALTER TABLE ro_changes ALTER COLUMN id TYPE bigint")
+        assert ok(await sql(url, "SELECT * FROM ro_changes"))["columns"][0]["type"] == "int8"
+    finally:
+        await admin.execute("DROP TABLE ro_changes")
+
+
 async def test_read_only_refusal_names_the_setting(read_only_url):
     assert "POSTGRES_ACCESS_MODE" in error(await sql(read_only_url, "DROP TABLE canary"))

@@ -94,6 +94,16 @@ async def test_edge_values_keep_their_meaning(read_only_url):
     assert row["label"] == "line\nbreak \\ tab\t quote ' \""
 
 
+async def test_json_numbers_a_json_encoder_cannot_write_keep_their_digits(read_only_url):
+    query = (
+        'SELECT \'{"big": 123456789012345678901234567890, "huge": 1e400, "ok": [1.5, -2]}\'::json, '
+        "'[18446744073709551616, 9223372036854775807]'::jsonb"
+    )
+    doc, array = ok(await sql(read_only_url, query))["rows"][0]
+    assert doc == {"big": "123456789012345678901234567890", "huge": "1e400", "ok": [1.5, -2]}
+    assert array == ["18446744073709551616", 9223372036854775807]
+
+
 async def test_numeric_and_real_match_postgresql_text_output(read_only_url, pg):
     query = (
         "SELECT n, n::text, r, r::text FROM ("
