@@ -176,8 +176,10 @@ class CallLines:
     """Tool-call lines written straight to stdout, in the JSON shape :class:`JsonFormatter` gives.
 
     One line per call through ``logging`` costs more than a no-op call itself (records, handler locks,
-    a flush each). Here lines queue up and one write per event-loop turn sends them all.
+    a flush each). Here lines queue up and one write sends all those of the last ``FLUSH_AFTER_S``.
     """
+
+    FLUSH_AFTER_S = 0.02
 
     def __init__(self, service: str, stream: Any) -> None:
         self.service = service
@@ -217,7 +219,7 @@ class CallLines:
         self.pending.append(orjson.dumps(entry, default=str) + b"\n")
         if len(self.pending) == 1:
             try:
-                asyncio.get_running_loop().call_soon(self.flush)
+                asyncio.get_running_loop().call_later(self.FLUSH_AFTER_S, self.flush)
             except RuntimeError:
                 self.flush()
 

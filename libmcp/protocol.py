@@ -108,7 +108,7 @@ def to_message(obj: Any) -> Message:
         raise RpcError(INVALID_REQUEST, 'Invalid request: "jsonrpc" must be "2.0"')
     has_id = "id" in obj
     request_id = obj.get("id")
-    if has_id and (isinstance(request_id, bool) or not isinstance(request_id, str | int)):
+    if has_id and (request_id.__class__ is bool or not isinstance(request_id, (str, int))):
         raise RpcError(INVALID_REQUEST, 'Invalid request: "id" must be a string or an integer')
     method = obj.get("method")
     if method is None:
@@ -117,12 +117,12 @@ def to_message(obj: Any) -> Message:
         raise RpcError(INVALID_REQUEST, 'Invalid request: "method" is missing')
     if not isinstance(method, str):
         raise RpcError(INVALID_REQUEST, 'Invalid request: "method" must be a string')
-    params = obj.get("params", {})
+    params = obj.get("params")
     if params is None:
         params = {}
-    if not isinstance(params, dict):
+    elif not isinstance(params, dict):
         raise RpcError(INVALID_REQUEST, 'Invalid request: "params" must be an object')
-    return Message(method=method, params=params, id=request_id, has_id=has_id, raw=obj)
+    return Message(method, params, request_id, has_id, obj)
 
 
 def request_id_of(obj: Any) -> RequestId | None:
