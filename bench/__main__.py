@@ -41,10 +41,10 @@ SECTIONS = ("transport", "services", "resources", "postgres", "fetch", "soak", "
 class Budget:
     """How long each part runs: ``--quick`` halves the cells and shortens the soak."""
 
-    cell_s: float = 2.0
+    cell_s: float = 1.5
     starts: int = 3
     sessions: int = 1000
-    soak_s: float = 40.0
+    soak_s: float = 30.0
     profile_s: float = 6.0
 
 

@@ -87,8 +87,9 @@ class StatementRunner:
         try:
             return await self._execute(connection, query, params, verb, max_rows)
         except (asyncpg.InvalidCachedStatementError, asyncpg.exceptions.OutdatedSchemaCacheError):
-            # A table or type behind a cached statement changed since it was prepared; PostgreSQL refused it
-            # before running anything, so it is prepared afresh and run again, once.
+            # A table or type behind a cached statement changed since it was prepared: PostgreSQL refused
+            # it before running it, or asyncpg could not decode its rows inside the transaction rolled back
+            # here. Nothing of it stays done, so it is prepared afresh and run again, once.
             if connection.is_in_transaction():
                 await connection.execute("ROLLBACK")
             await connection.reload_schema_state()
