@@ -156,8 +156,9 @@ def log_tool_call(record: ToolCallRecord) -> None:
 
 
 def call_fields(record: ToolCallRecord) -> dict[str, Any]:
+    """The structured fields of a call's log line (no argument values, ever)."""
     info = record.info
-    return {
+    fields = {
         "event": "tool_call",
         "request_id": info.request_id,
         "tool": record.tool,
@@ -166,10 +167,13 @@ def call_fields(record: ToolCallRecord) -> dict[str, Any]:
         "transport": info.transport,
         "protocol_version": info.protocol_version,
         "client": info.client_id,
-        "session_id": info.session_id,
         "arguments": record.argument_names,
-        "error_type": record.error_type,
     }
+    if info.session_id is not None:
+        fields["session_id"] = info.session_id
+    if record.error_type is not None:
+        fields["error_type"] = record.error_type
+    return fields
 
 
 class CallLines:
@@ -195,27 +199,14 @@ class CallLines:
         if second != self._second:
             self._second = second
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        info = record.info
         entry = {
             "ts": f"{self._second_text}.{int((now - second) * 1000):03d}+00:00",
             "level": "INFO",
             "logger": call_logger.name,
             "service": self.service,
             "message": "tool call",
-            "event": "tool_call",
-            "request_id": info.request_id,
-            "tool": record.tool,
-            "outcome": record.outcome,
-            "duration_ms": round(record.duration_ms, 3),
-            "transport": info.transport,
-            "protocol_version": info.protocol_version,
-            "client": info.client_id,
-            "arguments": record.argument_names,
+            **call_fields(record),
         }
-        if info.session_id is not None:
-            entry["session_id"] = info.session_id
-        if record.error_type is not None:
-            entry["error_type"] = record.error_type
         self.pending.append(orjson.dumps(entry, default=str) + b"\n")
         if len(self.pending) == 1:
             try:
