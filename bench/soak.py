@@ -222,6 +222,9 @@ class Windows:
     def refusal_allowed(self, service: str) -> bool:
         return service == "filesystem" and _inside(self.down)
 
+    def restarted(self, service: str) -> bool:
+        return service == "filesystem" and bool(self.down)
+
 
 def _inside(windows: list[list[float]]) -> bool:
     now = time.monotonic()
@@ -294,6 +297,10 @@ class Caller:
             self.pending[request_id] = future
             try:
                 status, payload = await self._post(self.endpoint, body)
+                if status == 404 and self.reader is not None:
+                    # The service no longer holds this session (it was restarted): open a new stream
+                    # on the next call, as a client does after a 404 for its session.
+                    self.reader.cancel()
                 return (200, await future) if status == 202 else (status, payload)
             finally:
                 self.pending.pop(request_id, None)
@@ -409,6 +416,10 @@ async def worker(plan: Plan, caller: Caller, tally: Tally, windows: Windows, sto
             tally.add(plan.service, plan.transport, "shutdown_503")
         elif status >= 500:
             tally.add(plan.service, plan.transport, f"bad_http_{status}", f"{tool}: {response}")
+        elif status == 404 and plan.transport == "sse" and windows.restarted(plan.service):
+            # "unknown or closed session": a stream of the process that was stopped, answered by the
+            # new one; the caller reconnects.
+            tally.add(plan.service, plan.transport, "refused_while_down", f"{tool}: {response}")
         elif response is None or status != 200:
             tally.add(
                 plan.service, plan.transport, "bad_unexpected_http", f"{tool}: HTTP {status} {response}"
