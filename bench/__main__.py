@@ -67,7 +67,7 @@ def machine() -> str:
 def run_transport(budget: Budget) -> Any:
     from bench import transport_bench
 
-    return [dataclasses.asdict(r) | {"rps": r.rps} for r in transport_bench.run(budget.cell_s)]
+    return [result.as_dict() for result in transport_bench.run(budget.cell_s)]
 
 
 def run_services(budget: Budget) -> Any:

@@ -6,7 +6,8 @@ import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 Call = Callable[[], Awaitable[bool]]
 UserFactory = Callable[[], Awaitable[tuple[Call, Callable[[], Awaitable[None]]]]]
@@ -26,6 +27,10 @@ class Result:
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields plus calls per second: the JSON form the reports read."""
+        return asdict(self) | {"rps": self.rps}
 
     def row(self) -> str:
         return (

@@ -30,7 +30,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -221,9 +220,7 @@ def main() -> None:
     for line in summarize(results):
         print(line)
     if args.json:
-        args.json.write_text(
-            json.dumps([asdict(result) | {"rps": result.rps} for result in results], indent=2)
-        )
+        args.json.write_text(json.dumps([result.as_dict() for result in results], indent=2))
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from bench.service_bench import (
     service_env,
     workloads,
 )
-from bench.transport_bench import HOST, REPO_ROOT, free_port, process
+from bench.transport_bench import HOST, REPO_ROOT, free_port, process, stop
 
 KEEPALIVE_S = 2.0
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
@@ -120,15 +120,6 @@ def time_to_healthy(
             time.sleep(0.01)
     proc.kill()
     raise RuntimeError(f"{command} was not healthy within {timeout_s} s")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:

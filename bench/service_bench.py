@@ -37,7 +37,7 @@ import httpx
 import psutil
 
 from bench.loadgen import HEADER, Result
-from bench.transport_bench import HOST, REPO_ROOT, free_port, measure, process
+from bench.transport_bench import HOST, REPO_ROOT, free_port, measure, process, stop
 
 SERVICE_NAMES = ("filesystem", "postgres", "fetch", "github", "monitoring")
 FAKE_GITHUB_TOKEN = "bench-token-0000"
@@ -101,12 +101,7 @@ def child(command: list[str], port: int, health_path: str = "/") -> Iterator[sub
             time.sleep(0.1)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def page_server_command(port: int) -> list[str]:

@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +68,17 @@ def process(command: list[str], port: int, env: dict[str, str] | None = None) ->
             time.sleep(0.1)
         yield child.pid
     finally:
-        child.terminate()
-        try:
-            child.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        stop(child)
+
+
+def stop(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 20 s."""
+    child.terminate()
+    try:
+        child.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def tool_call_body(counter: Iterator[int], tool: str, arguments: dict[str, Any]) -> bytes:
@@ -204,9 +208,7 @@ def main() -> None:
     for line in summarize(results):
         print(line)
     if args.json:
-        args.json.write_text(
-            json.dumps([asdict(result) | {"rps": result.rps} for result in results], indent=2)
-        )
+        args.json.write_text(json.dumps([result.as_dict() for result in results], indent=2))
 
 
 if __name__ == "__main__":
