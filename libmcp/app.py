@@ -25,6 +25,7 @@ from libmcp.transports.streamable_http import StreamableHttpTransport
 
 TRANSPORT_PATHS = {"streamable_http": "/mcp", "sse": "/sse", "sse_messages": "/messages", "rpc": "/rpc"}
 
+
 def create_app(server: Server) -> FastAPI:
     """The ASGI app of one service; ``app.state.sse`` lets the runner end streams on shutdown."""
     settings = server.server_settings

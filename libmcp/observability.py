@@ -102,26 +102,30 @@ class CallStats:
         histogram[-1] += seconds
 
     def describe(self) -> list[Metric]:
-        return [
+        return list(self._families())
+
+    def collect(self) -> list[Metric]:
+        requests, calls, durations = self._families()
+        for request_labels, request_count in dict(self.requests).items():
+            requests.add_metric(request_labels, request_count)
+        for call_labels, call_count in dict(self.outcomes).items():
+            calls.add_metric(call_labels, call_count)
+        for tool, counts in dict(self.durations).items():
+            counts = list(counts)
+            cumulative, buckets = 0.0, []
+            for bound, count in zip((*TOOL_DURATION_BUCKETS, math.inf), counts, strict=False):
+                cumulative += count
+                buckets.append((floatToGoString(bound), cumulative))
+            durations.add_metric((tool,), buckets, counts[-1])
+        return [requests, calls, durations]
+
+    @staticmethod
+    def _families() -> tuple[CounterMetricFamily, CounterMetricFamily, HistogramMetricFamily]:
+        return (
             CounterMetricFamily("mcp_requests", REQUESTS_HELP, labels=REQUEST_LABELS),
             CounterMetricFamily("mcp_tool_calls", TOOL_CALLS_HELP, labels=("tool", "outcome")),
             HistogramMetricFamily("mcp_tool_duration_seconds", DURATION_HELP, labels=("tool",)),
-        ]
-
-    def collect(self) -> list[Metric]:
-        requests, calls, durations = self.describe()
-        for labels, count in dict(self.requests).items():
-            requests.add_metric(labels, count)
-        for labels, count in dict(self.outcomes).items():
-            calls.add_metric(labels, count)
-        for tool, histogram in dict(self.durations).items():
-            histogram = list(histogram)
-            cumulative, buckets = 0.0, []
-            for bound, count in zip((*TOOL_DURATION_BUCKETS, math.inf), histogram, strict=False):
-                cumulative += count
-                buckets.append((floatToGoString(bound), cumulative))
-            durations.add_metric((tool,), buckets, histogram[-1])
-        return [requests, calls, durations]
+        )
 
 
 REQUESTS_HELP = "JSON-RPC requests answered, by method, transport and status."

@@ -28,7 +28,7 @@ class ToolOutput(BaseModel):
     """
 
     def mcp_text(self) -> str:
-        return orjson.dumps(self.model_dump(mode="json", by_alias=True), option=orjson.OPT_INDENT_2).decode()
+        return json_text(self.model_dump(mode="json", by_alias=True))
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -215,4 +215,9 @@ def text_of(output: BaseModel, structured: dict[str, Any]) -> str:
     (the result's ``structuredContent``) as indented JSON."""
     if isinstance(output, ToolOutput) and type(output).mcp_text is not ToolOutput.mcp_text:
         return output.mcp_text()
+    return json_text(structured)
+
+
+def json_text(structured: dict[str, Any]) -> str:
+    """The default text block: the structured result as indented JSON."""
     return orjson.dumps(structured, option=orjson.OPT_INDENT_2).decode()
