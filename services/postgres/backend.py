@@ -75,7 +75,6 @@ class Databases:
         self._pools: OrderedDict[str, asyncpg.Pool] = OrderedDict()
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
-        self._ending: set[asyncio.Task[None]] = set()  # read-only calls ending after their answer
         # Server PIDs of connections being released that were already reset by the call itself.
         self._clean: set[int] = set()
         self.outage: Outage | None = None
@@ -144,8 +143,6 @@ class Databases:
                 return
 
     async def close(self) -> None:
-        if self._ending:
-            await asyncio.gather(*self._ending, return_exceptions=True)
         pools = list(self._pools.values())
         self._pools.clear()
         for pool in pools:
@@ -163,8 +160,9 @@ class Databases:
         """A pooled connection to ``database`` (default: the URL's), or a ``ToolError`` saying why not.
 
         When the block ends, a transaction it left open is committed (or rolled back, if the block
-        raised) in the same round trip as the session reset, so the pool's own reset is skipped. In
-        read-only mode that round trip runs after the block, off the caller's path.
+        raised) in the same round trip as the session reset, so the pool's own reset is skipped. That
+        round trip ends before the block's caller goes on: once a call is answered, its connection is
+        idle, reset and back in the pool.
         """
         if not self.configured:
             raise ToolError("DATABASE_URL is not set: configure the database this service queries.")
@@ -189,21 +187,12 @@ class Databases:
             raise ToolError(f"DATABASE_URL is not a valid PostgreSQL URL: {self.scrub(str(exc))}") from None
         self.outage = None
         pid = connection.get_server_pid()
-        ending_later = False
         try:
             try:
                 yield connection
             except (Exception, asyncio.CancelledError):
                 await self._end_quietly(connection, pid)
                 raise
-            if self.settings.read_only:
-                # A read-only transaction has nothing to commit that the caller waits for: the commit and
-                # reset round trip runs after the answer, and only then is the connection back in the pool.
-                ending_later = True
-                task = asyncio.create_task(self._end_later(pool, connection, pid))
-                self._ending.add(task)
-                task.add_done_callback(self._ending.discard)
-                return
             await connection.execute(_end_sql(connection, commit=True))
             self._clean.add(pid)
         except UNREACHABLE as exc:
@@ -218,16 +207,6 @@ class Databases:
             raise ToolError(self.scrub(describe_postgres_error(exc))) from None
         except asyncpg.InterfaceError as exc:
             raise ToolError(self.scrub(str(exc))) from None
-        finally:
-            if not ending_later:
-                await self._release(pool, connection, pid)
-
-    async def _end_later(self, pool: asyncpg.Pool, connection: asyncpg.Connection, pid: int) -> None:
-        try:
-            await connection.execute(_end_sql(connection, commit=True))
-            self._clean.add(pid)
-        except Exception as exc:  # the pool's release rolls back and resets, or drops the connection
-            logger.debug("ending a read-only call failed: %s", type(exc).__name__)
         finally:
             await self._release(pool, connection, pid)
 

@@ -61,10 +61,12 @@ class StatementResult:
 class StatementRunner:
     """Runs caller-supplied SQL under the access mode of the deployment.
 
-    Round trips of a read-only call whose text was seen before on the pooled connection: ``BEGIN READ ONLY;
-    SET LOCAL statement_timeout`` (one simple query), Bind + Execute with the row cap + Sync, and the
-    ``COMMIT`` that :meth:`Databases.connection` sends together with the session reset. A text never seen
-    before adds the grammar check (once per text) and the Parse (once per connection).
+    Round trips of a read-only call whose text was seen before on the pooled connection: Bind + Execute
+    with the row cap + Sync, in the implicit transaction of that statement (read-only by the session's
+    ``default_transaction_read_only``, bounded by its ``statement_timeout``), then the session reset that
+    :meth:`Databases.connection` sends before the answer. A text never seen before adds the grammar check
+    (once per text) and the Parse (once per connection); a result past the cap adds ``BEGIN READ ONLY``
+    and the count of the rest.
     """
 
     def __init__(self, *, read_only: bool, statement_timeout_s: float) -> None:
@@ -99,7 +101,10 @@ class StatementRunner:
         self, connection: asyncpg.Connection, query: str, params: list[Any], verb: str, max_rows: int
     ) -> StatementResult:
         statement = await prepare(connection, query)
-        if self.read_only or statement.get_attributes():
+        if self.read_only:
+            if not wire.FAST_PATHS:  # the fallback reads through a cursor, which needs a transaction block
+                await connection.execute(self._begin)
+        elif statement.get_attributes():
             # Statements without rows run on their own in read-write mode (VACUUM refuses a transaction).
             await connection.execute(self._begin)
         return await self._run(connection, statement, params, verb, max_rows)
@@ -214,6 +219,8 @@ class StatementRunner:
             total = len(records)
             if truncated:
                 records = records[:max_rows]
+                if not connection.is_in_transaction():
+                    await connection.execute(self._begin)
                 total = await self._count_rest(connection, await statement.cursor(*args), 0)
         else:
             # Writes run once: the same portal returns the first rows, then counts the rest.

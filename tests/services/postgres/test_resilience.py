@@ -94,6 +94,23 @@ async def test_pools_open_lazily(serve_service, pg: Cluster, admin):
     assert len(await backends(admin, "leakdb")) == 1
 
 
+async def test_a_connection_is_idle_and_reset_when_its_call_is_answered(serve_service, pg: Cluster, admin):
+    """Nothing of a call runs after its answer: a client that looks at PostgreSQL right away finds the
+    session idle (not idle in transaction), and its last statement was the reset."""
+    await settled(admin, lambda states: not states)  # sessions of earlier tests' servers close
+    url, _ = serve_service(service, pg.settings("leakdb", postgres_pool_max_size=1))
+    async with httpx.AsyncClient() as client:
+        for query in ["SELECT 1", "SELECT g FROM generate_series(1, 5) g", "SELECT 1 / 0"] * 10:
+            await call(url, "execute_sql", {"query": query, "max_rows": 3}, client=client)
+            rows = await admin.fetch(
+                "SELECT state, query FROM pg_stat_activity "
+                "WHERE datname = 'leakdb' AND application_name = $1",
+                APPLICATION_NAME,
+            )
+            assert [row["state"] for row in rows] == ["idle"], (query, rows)
+            assert "RESET ALL" in rows[0]["query"], (query, rows)
+
+
 async def test_no_connection_leaks_after_a_thousand_failing_calls(serve_service, pg: Cluster, admin):
     settings = pg.settings("leakdb", postgres_pool_max_size=4, postgres_statement_timeout_s=0.05)
     url, _server = serve_service(service, settings)
@@ -135,7 +152,7 @@ async def test_no_connection_leaks_after_a_thousand_failing_calls(serve_service,
 
     states = await backends(admin, "leakdb")
     assert 1 <= len(states) <= 4
-    assert all(state == "idle" for state in states)
+    assert all(state == "idle" for state in states), states
     assert await backends(admin, "lockeddb") == []
 
 
