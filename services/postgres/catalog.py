@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from libmcp import ToolError
+from services.postgres.convert import timestamp_from_text
 
 RELATION_KINDS = {
     "r": "table",
@@ -20,6 +21,10 @@ RELATION_KINDS = {
     "f": "foreign table",
 }
 LIST_LIMIT = 1000
+# The timestamptz columns of the queries below.
+TIMESTAMP_FIELDS = frozenset(
+    {"stats_reset", "last_vacuum", "last_autovacuum", "last_analyze", "last_autoanalyze"}
+)
 
 DATABASES = """
 SELECT d.datname AS name, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
@@ -199,4 +204,9 @@ async def find_relation(connection: asyncpg.Connection, table: str, schema: str 
 
 
 def record_dict(record: asyncpg.Record) -> dict[str, Any]:
-    return dict(record.items())
+    """A catalog row as a dict; its ``timestamptz`` fields as ISO 8601 in UTC, however the connection
+    fetched them (``convert.use_timestamp_text``)."""
+    row = dict(record.items())
+    for name in TIMESTAMP_FIELDS.intersection(row):
+        row[name] = timestamp_from_text(row[name], utc=True)
+    return row

@@ -265,9 +265,8 @@ def _json_float(text: str) -> float | str:
 
 async def install_codecs(connection: asyncpg.Connection) -> None:
     """Register the codecs this module relies on (no round trip: all are built-in types)."""
+    await use_timestamp_text(connection, prints_timestamps_as_text(connection))
     tuple_codecs: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
-        "timestamp": (lambda v: _parse_timestamp(v, False), _timestamp_decoder("")),
-        "timestamptz": (lambda v: _parse_timestamp(v, True), _timestamp_decoder("+00:00")),
         "date": (_parse_date, _decode_date),
         "time": (_time_tuple, _decode_time),
         "timetz": (_timetz_tuple, lambda t: _format_clock(t[0]) + _format_offset(-t[1])),
@@ -294,6 +293,147 @@ async def install_codecs(connection: asyncpg.Connection) -> None:
         decoder=lambda data: _decode_json(data[1:]),
         format="binary",
     )
+
+
+# Timestamps as text ------------------------------------------------------------------------------
+# Decoding a timestamp from binary in Python costs about 1.5 µs a value, more than the rest of a row. When
+# the session prints timestamps in ISO style in UTC (the usual case), they are fetched as PostgreSQL's text
+# instead, with ``str`` as the decoder so that no Python code runs per value, and a whole column is
+# rewritten at once (:func:`timestamp_column`). asyncpg cannot put a text codec inside a range or a
+# composite value, and would misread the fields of an anonymous record: the statements that hold those
+# switch their connection to the binary codecs for the call (``StatementRunner``).
+
+UTC_ZONES = frozenset(
+    {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu"}
+    | {"GMT0", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", "Greenwich", "Etc/Greenwich"}
+)
+TIMESTAMP_OIDS = {1114: False, 1184: True}  # timestamp, timestamptz: whether the type has a time zone
+TIMESTAMP_ARRAY_OIDS = {1115: False, 1185: True}
+# Result types asyncpg cannot decode with a text codec for timestamps inside: anonymous records.
+RECORD_OIDS = frozenset({2249, 2287})
+_DIGITS_AS_NINES = str.maketrans("0123456789", "9" * 10)
+_TIMESTAMP_TEXT = re.compile(
+    r"([+-]?)(\d{4,})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?"
+    r"(?:([+-])(\d\d)(?::?(\d\d)(?::?(\d\d))?)?)?( BC)?"
+)
+
+
+def prints_timestamps_as_text(connection: asyncpg.Connection) -> bool:
+    """Whether the session's settings (reported by the server) make timestamp text cheap to rewrite."""
+    settings = connection.get_settings()
+    date_style = getattr(settings, "DateStyle", "")
+    return date_style.startswith("ISO") and getattr(settings, "TimeZone", "") in UTC_ZONES
+
+
+async def use_timestamp_text(connection: asyncpg.Connection, as_text: bool) -> None:
+    """Fetch and send ``timestamp``/``timestamptz`` as text (``as_text``) or binary. Changing it drops the
+    connection's statement cache (asyncpg does), so it is done only when a statement needs it."""
+    for name, utc in (("timestamp", False), ("timestamptz", True)):
+        if as_text:
+            await connection.set_type_codec(
+                name,
+                schema="pg_catalog",
+                encoder=lambda v, utc=utc: _timestamp_parameter_text(v, utc),
+                decoder=str,
+                format="text",
+            )
+        else:
+            suffix = "+00:00" if utc else ""
+            await connection.set_type_codec(
+                name,
+                schema="pg_catalog",
+                encoder=lambda v, utc=utc: _parse_timestamp(v, utc),
+                decoder=_timestamp_decoder(suffix),
+                format="tuple",
+            )
+
+
+def timestamp_column(values: list[str | None], utc: bool) -> list[str | None]:
+    """A column of timestamps in PostgreSQL's text as ISO 8601, the same text the binary decoders give.
+
+    The usual values (years 1 to 9999, UTC) are checked and rewritten for the whole column at once, by
+    string methods over its values joined as lines; a column with any other value is rewritten one value
+    at a time.
+    """
+    present = values if None not in values else [value for value in values if value is not None]
+    if not present:
+        return values
+    lines = "\n".join(present) + "\n"
+    if not _in_usual_shape(lines, len(present), utc):
+        return [timestamp_from_text(value, utc) for value in values]
+    lines = lines.replace(" ", "T")
+    if utc:
+        lines = lines.replace("+00\n", "+00:00\n")
+    rewritten = lines.split("\n")
+    rewritten.pop()
+    if present is values:
+        return rewritten
+    texts = iter(rewritten)
+    return [None if value is None else next(texts) for value in values]
+
+
+def _in_usual_shape(lines: str, count: int, utc: bool) -> bool:
+    """Whether each of the ``count`` lines is ``YYYY-MM-DD HH:MM:SS[.ffffff]`` (then ``+00`` if ``utc``).
+
+    With every digit read as 9, each line holds the date and time exactly once and no other space (so no
+    `` BC``, no ``infinity``), no year has five digits, and with ``utc`` each line ends in ``+00``.
+    """
+    shape = lines.translate(_DIGITS_AS_NINES)
+    return (
+        shape.count("9999-99-99 99:99:99") == count
+        and shape.count(" ") == count
+        and "99999-" not in shape
+        and (not utc or lines.count("+00\n") == count)
+    )
+
+
+def timestamp_from_text(value: Any, utc: bool) -> Any:
+    """One timestamp (or a nested list of them) from PostgreSQL's text, in any era and offset, as ISO
+    8601 in UTC. Text already in that form comes back unchanged, and text of another DateStyle is
+    passed on as PostgreSQL wrote it."""
+    if isinstance(value, list):
+        return [timestamp_from_text(item, utc) for item in value]
+    if value is None or value in ("infinity", "-infinity"):
+        return value
+    match = _TIMESTAMP_TEXT.fullmatch(value)
+    if match is None:
+        return value
+    sign, year, month, day, hour, minute, second, fraction, offset_sign, *offset, bc = match.groups()
+    astronomical = -int(year) if sign == "-" else int(year)
+    if bc:
+        astronomical = 1 - astronomical
+    days = _days_from_civil(astronomical, int(month), int(day)) - 10957  # since 2000-01-01
+    seconds = (int(hour) * 60 + int(minute)) * 60 + int(second)
+    if offset_sign:
+        east = (int(offset[0]) * 60 + int(offset[1] or 0)) * 60 + int(offset[2] or 0)
+        seconds -= east if offset_sign == "+" else -east
+    microseconds = (days * 86_400 + seconds) * 1_000_000 + int((fraction or "0").ljust(6, "0"))
+    return _format_timestamp(microseconds, utc)
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 of a proleptic Gregorian date, any year (the inverse of _civil_from_days)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _timestamp_parameter_text(value: Any, utc: bool) -> str:
+    """A JSON parameter as the text PostgreSQL reads for ``timestamp``/``timestamptz``."""
+    microseconds = _parse_timestamp(value, utc)[0]
+    if microseconds in (INT64_MAX, INT64_MIN):
+        return "infinity" if microseconds > 0 else "-infinity"
+    if _MIN_PYTHON_US <= microseconds <= _MAX_PYTHON_US:
+        return _format_timestamp(microseconds, utc)
+    # A time zone moved it out of years 1 to 9999: PostgreSQL's own spelling of the era.
+    days, clock = divmod(microseconds, _US_PER_DAY)
+    year, month, day = _civil_from_days(days + 10957)
+    era = f"{year:04d}" if year > 0 else f"{1 - year:04d}"
+    text = f"{era}-{month:02d}-{day:02d} {_format_clock(clock)}" + ("+00" if utc else "")
+    return text if year > 0 else text + " BC"
 
 
 # Decoding dates and times runs once per value of a result, so it is table-driven: the text of a day is
@@ -459,9 +599,15 @@ def to_json(value: Any, char_as_text: bool = False) -> Any:
     return str(value)
 
 
-def column_converter(column_type: Type) -> Callable[[Any], Any] | None:
+def column_converter(column_type: Type, timestamps_as_text: bool = False) -> Callable[[Any], Any] | None:
     """The function that finishes one column's values (``None`` included), chosen once per column from its
-    type OID, or ``None`` when the decoded values are JSON-ready already."""
+    type OID, or ``None`` when the decoded values are JSON-ready already. ``timestamps_as_text``: the
+    connection fetched timestamps as text (:func:`use_timestamp_text`); a column of timestamps themselves
+    is rewritten whole by :func:`timestamp_column`, not by this function."""
+    if timestamps_as_text:
+        utc = TIMESTAMP_ARRAY_OIDS.get(column_type.oid)
+        if utc is not None:
+            return lambda value: timestamp_from_text(value, utc)
     if column_type.oid in JSON_READY_OIDS:
         return None
     converter = _SCALAR_CONVERTERS.get(column_type.oid)

@@ -224,6 +224,8 @@ class LocalPostgres:
             "listen_addresses": "127.0.0.1",
             "port": str(self.port),
             "unix_socket_directories": "",
+            # As in the official container images, whatever the machine's zone: the same answers everywhere.
+            "timezone": "UTC",
             **self.config,
         }
         lines = [f"{key} = '{value.replace(chr(39), chr(39) * 2)}'" for key, value in settings.items()]

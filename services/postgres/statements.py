@@ -9,18 +9,29 @@ where PostgreSQL refuses every write, including data-modifying CTEs, ``SELECT ..
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import asyncpg
 from asyncpg.prepared_stmt import PreparedStatement
-from asyncpg.types import Attribute
+from asyncpg.types import Attribute, Type
 
 from libmcp import ToolError
 from services.postgres import wire
-from services.postgres.convert import ParameterError, coerce_parameter, column_converter
+from services.postgres.convert import (
+    RECORD_OIDS,
+    TIMESTAMP_OIDS,
+    ParameterError,
+    coerce_parameter,
+    column_converter,
+    prints_timestamps_as_text,
+    timestamp_column,
+    use_timestamp_text,
+)
 from services.postgres.safety import (
     TRANSACTION_CONTROL,
     VERBS,
@@ -100,14 +111,40 @@ class StatementRunner:
     async def _execute(
         self, connection: asyncpg.Connection, query: str, params: list[Any], verb: str, max_rows: int
     ) -> StatementResult:
-        statement = await prepare(connection, query)
+        as_text = prints_timestamps_as_text(connection)  # as install_codecs set the connection up
+        statement = None
+        if as_text:
+            try:
+                statement = await prepare(connection, query)
+            except asyncpg.UnsupportedClientFeatureError:
+                pass  # a range or composite value holds timestamps: asyncpg decodes those from binary only
+            else:
+                if any(attribute.type.oid in RECORD_OIDS for attribute in statement.get_attributes()):
+                    statement = None  # asyncpg would read the timestamp fields of a record as text
+            if statement is None:
+                async with binary_timestamps(connection):
+                    return await self._begin_and_run(connection, query, params, verb, max_rows, False)
+        return await self._begin_and_run(connection, query, params, verb, max_rows, as_text, statement)
+
+    async def _begin_and_run(
+        self,
+        connection: asyncpg.Connection,
+        query: str,
+        params: list[Any],
+        verb: str,
+        max_rows: int,
+        timestamps_as_text: bool,
+        statement: PreparedStatement | None = None,
+    ) -> StatementResult:
+        if statement is None:
+            statement = await prepare(connection, query)
         if self.read_only:
             if not wire.FAST_PATHS:  # the fallback reads through a cursor, which needs a transaction block
                 await connection.execute(self._begin)
         elif statement.get_attributes():
             # Statements without rows run on their own in read-write mode (VACUUM refuses a transaction).
             await connection.execute(self._begin)
-        return await self._run(connection, statement, params, verb, max_rows)
+        return await self._run(connection, statement, params, verb, max_rows, timestamps_as_text)
 
     async def explain(
         self, connection: asyncpg.Connection, query: str, params: list[Any], analyze: bool
@@ -124,8 +161,17 @@ class StatementRunner:
         transaction = connection.transaction(readonly=self.read_only)
         await transaction.start()
         try:
-            statement = await prepare(connection, f"EXPLAIN ({options}) {query}", unnamed=True)
-            plans = await statement.fetchval(*coerce_all(params, statement))
+            try:
+                statement = await prepare(connection, f"EXPLAIN ({options}) {query}", unnamed=True)
+            except asyncpg.UnsupportedClientFeatureError:
+                if not prints_timestamps_as_text(connection):
+                    raise
+                # A parameter is a range or composite value holding timestamps: sent in binary only.
+                async with binary_timestamps(connection):
+                    statement = await prepare(connection, f"EXPLAIN ({options}) {query}", unnamed=True)
+                    plans = await statement.fetchval(*coerce_all(params, statement))
+            else:
+                plans = await statement.fetchval(*coerce_all(params, statement))
         finally:
             await transaction.rollback()
         plan: dict[str, Any] = plans[0]
@@ -203,6 +249,7 @@ class StatementRunner:
         params: list[Any],
         verb: str,
         max_rows: int,
+        timestamps_as_text: bool,
     ) -> StatementResult:
         args = coerce_all(params, statement)
         attributes = statement.get_attributes()
@@ -234,7 +281,8 @@ class StatementRunner:
         columns = [Column(attribute.name, _type_name(attribute.type)) for attribute in attributes]
         tag = synthesized_tag(verb, total) if total is not None and verb in VERBS else None
         affected = total if verb in {"insert", "update", "delete", "merge"} else None
-        return StatementResult(columns, json_rows(records, attributes), truncated, total, tag, affected)
+        rows = json_rows(records, attributes, timestamps_as_text)
+        return StatementResult(columns, rows, truncated, total, tag, affected)
 
     async def _count_rest(self, connection: asyncpg.Connection, cursor: Any, fetched: int) -> int | None:
         budget_ms = max(1, round(min(COUNT_BUDGET_S, self.statement_timeout_s) * 1000))
@@ -249,17 +297,41 @@ class StatementRunner:
         return None if moved is None else fetched + int(moved)
 
 
-def json_rows(records: list[asyncpg.Record], attributes: Sequence[Attribute]) -> list[tuple[Any, ...]]:
-    """The records as tuples of JSON-ready values: a converter per column that needs one, mapped over
-    the column at once; columns of JSON-ready types are taken as they are."""
-    converters = [column_converter(attribute.type) for attribute in attributes]
-    if not records or not any(converters):
+@contextlib.asynccontextmanager
+async def binary_timestamps(connection: asyncpg.Connection) -> AsyncIterator[None]:
+    """The connection's timestamps in binary for the block, then as text again."""
+    await use_timestamp_text(connection, False)
+    try:
+        yield
+    finally:
+        await use_timestamp_text(connection, True)
+
+
+def json_rows(
+    records: list[asyncpg.Record], attributes: Sequence[Attribute], timestamps_as_text: bool = False
+) -> list[tuple[Any, ...]]:
+    """The records as tuples of JSON-ready values, rewritten a column at a time; columns of JSON-ready
+    types are taken as they are. ``timestamps_as_text``: the records were fetched with timestamps as text
+    (see ``convert.use_timestamp_text``)."""
+    rewriters = [_column_rewriter(attribute.type, timestamps_as_text) for attribute in attributes]
+    if not records or not any(rewriters):
         return [record[:] for record in records]
-    columns: list[Sequence[Any]] = list(zip(*records, strict=True))
-    for index, convert in enumerate(converters):
-        if convert is not None:
-            columns[index] = list(map(convert, columns[index]))
+    columns: list[Any] = list(zip(*records, strict=True))
+    for index, rewrite in enumerate(rewriters):
+        if rewrite is not None:
+            columns[index] = rewrite(list(columns[index]))
     return list(zip(*columns, strict=True))
+
+
+def _column_rewriter(column_type: Type, timestamps_as_text: bool) -> Callable[[list[Any]], list[Any]] | None:
+    """What turns one column's values into JSON-ready ones, all at once; ``None`` if they are already."""
+    utc = TIMESTAMP_OIDS.get(column_type.oid) if timestamps_as_text else None
+    if utc is not None:
+        return partial(timestamp_column, utc=utc)
+    convert = column_converter(column_type, timestamps_as_text)
+    if convert is None:
+        return None
+    return lambda column: list(map(convert, column))
 
 
 async def prepare(connection: asyncpg.Connection, query: str, *, unnamed: bool = False) -> PreparedStatement:
