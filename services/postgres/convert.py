@@ -358,14 +358,13 @@ def timestamp_column(values: list[str | None], utc: bool) -> list[str | None]:
     present = values if None not in values else [value for value in values if value is not None]
     if not present:
         return values
-    lines = "\n".join(present) + "\n"
+    lines = "\n" + "\n".join(present) + "\n"
     if not _in_usual_shape(lines, len(present), utc):
         return [timestamp_from_text(value, utc) for value in values]
     lines = lines.replace(" ", "T")
     if utc:
         lines = lines.replace("+00\n", "+00:00\n")
-    rewritten = lines.split("\n")
-    rewritten.pop()
+    rewritten = lines[1:-1].split("\n")
     if present is values:
         return rewritten
     texts = iter(rewritten)
@@ -373,16 +372,16 @@ def timestamp_column(values: list[str | None], utc: bool) -> list[str | None]:
 
 
 def _in_usual_shape(lines: str, count: int, utc: bool) -> bool:
-    """Whether each of the ``count`` lines is ``YYYY-MM-DD HH:MM:SS[.ffffff]`` (then ``+00`` if ``utc``).
+    """Whether each of the ``count`` lines (each after a newline) is ``YYYY-MM-DD HH:MM:SS[.ffffff]``,
+    then ``+00`` if ``utc``.
 
-    With every digit read as 9, each line holds the date and time exactly once and no other space (so no
-    `` BC``, no ``infinity``), no year has five digits, and with ``utc`` each line ends in ``+00``.
+    With every digit read as 9: each line starts with the date and time (so no year has five digits, and
+    none is ``infinity``), there is no other space (no `` BC``), and with ``utc`` each line ends in ``+00``.
     """
     shape = lines.translate(_DIGITS_AS_NINES)
     return (
-        shape.count("9999-99-99 99:99:99") == count
+        shape.count("\n9999-99-99 99:99:99") == count
         and shape.count(" ") == count
-        and "99999-" not in shape
         and (not utc or lines.count("+00\n") == count)
     )
 

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -316,10 +317,10 @@ def json_rows(
     rewriters = [_column_rewriter(attribute.type, timestamps_as_text) for attribute in attributes]
     if not records or not any(rewriters):
         return [record[:] for record in records]
-    columns: list[Any] = list(zip(*records, strict=True))
+    columns = [list(map(itemgetter(index), records)) for index in range(len(rewriters))]
     for index, rewrite in enumerate(rewriters):
         if rewrite is not None:
-            columns[index] = rewrite(list(columns[index]))
+            columns[index] = rewrite(columns[index])
     return list(zip(*columns, strict=True))
 
 
