@@ -60,6 +60,28 @@ async def run_load(
     max_requests: int = 200_000,
 ) -> Result:
     """Run ``concurrency`` users for ``warmup_s`` + ``seconds``; only the measured window counts."""
+    latencies, errors, window = await _drive(make_user, concurrency, seconds, warmup_s, max_requests)
+    return _result(label, concurrency, latencies, errors, window)
+
+
+async def run_side_by_side(
+    targets: list[tuple[str, UserFactory]], concurrency: int, *, seconds: float = 3.0, warmup_s: float = 0.5
+) -> list[Result]:
+    """Each target for ``seconds`` in all, in two halves run in the order A B B A: a drift of the machine's
+    speed during the cells then weighs on every target alike, which keeps their ratio fair on a shared
+    machine (cells measured minutes apart can differ by a quarter from that alone)."""
+    runs: dict[str, tuple[list[float], int, float]] = {label: ([], 0, 0.0) for label, _ in targets}
+    for label, make_user in [*targets, *reversed(targets)]:
+        latencies, errors, window = await _drive(make_user, concurrency, seconds / 2, warmup_s, 200_000)
+        so_far = runs[label]
+        runs[label] = (so_far[0] + latencies, so_far[1] + errors, so_far[2] + window)
+    return [_result(label, concurrency, *runs[label]) for label, _ in targets]
+
+
+async def _drive(
+    make_user: UserFactory, concurrency: int, seconds: float, warmup_s: float, max_requests: int
+) -> tuple[list[float], int, float]:
+    """The latencies and errors of the calls in the measured window, and the window's length."""
     users = [await make_user() for _ in range(concurrency)]
     latencies: list[float] = []
     errors = 0
@@ -83,6 +105,10 @@ async def run_load(
     window = time.perf_counter() - window_start
     for _, close in users:
         await close()
+    return latencies, errors, window
+
+
+def _result(label: str, concurrency: int, latencies: list[float], errors: int, window: float) -> Result:
     ordered = sorted(latencies)
     return Result(
         label,

@@ -16,9 +16,10 @@ Each is measured through the service (``tools/call`` of ``execute_sql``, Streama
 JSON mode) and through raw asyncpg (one connection per virtual user, ``fetch`` with its statement cache):
 the floor. Bounded: each cell runs ``--seconds`` after a 0.5 s warm-up, loopback only.
 
-The cells run one after the other, so on a shared machine a change of background load between the
-service's cell and the floor's shows up as overhead. The paired rows at concurrency 1 remove that: one
-user alternates a service call and an asyncpg call for ``--seconds``, so both see the same conditions.
+The service's cell and the floor's run side by side, in halves in the order A B B A, so that a change
+of background load during them weighs on both alike. The paired rows at concurrency 1 go further: one
+user alternates a service call and an asyncpg call for ``--seconds`` (each call then starts with caches
+the other one used, which costs the service, the larger of the two, more).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 import asyncpg
 
 from bench.http_client import Connection
-from bench.loadgen import HEADER, Result, percentile, run_load
+from bench.loadgen import HEADER, Result, percentile, run_side_by_side
 from bench.transport_bench import HEADERS, HOST, free_port, process, tool_call_body
 from services.postgres.local import LocalPostgres, find_binaries, load_sample
 
@@ -154,11 +155,11 @@ async def measure(port: int, url: str, seconds: float, pid: int) -> list[Result]
     results = []
     for name, query in QUERIES.items():
         for concurrency in CONCURRENCY:
-            for label, make in (
+            targets = [
                 (f"service {name}", service_user(port, query)),
                 (f"asyncpg {name}", asyncpg_user(url, query)),
-            ):
-                result = await run_load(label, make, concurrency, seconds=seconds)
+            ]
+            for result in await run_side_by_side(targets, concurrency, seconds=seconds):
                 print(result.row(), flush=True)
                 results.append(result)
     for name in QUERIES:

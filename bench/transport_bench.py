@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from bench.http_client import Connection
-from bench.loadgen import HEADER, Result, run_load
+from bench.loadgen import HEADER, Result, run_load, run_side_by_side
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -134,8 +134,16 @@ def sse_user(port: int, tool: str, arguments: dict[str, Any]):
 
 
 async def measure(
-    label: str, port: int, transports: list[str], tool: str, arguments: dict[str, Any], seconds: float
+    label: str,
+    port: int,
+    transports: list[str],
+    tool: str,
+    arguments: dict[str, Any],
+    seconds: float,
+    floor_port: int | None = None,
 ) -> list[Result]:
+    """Every transport at every concurrency; with ``floor_port``, the floor's /mcp cells run side by side
+    with this server's (A B B A halves), so that their ratio does not depend on when each ran."""
     results = []
     for transport in transports:
         for concurrency in CONCURRENCY:
@@ -144,9 +152,17 @@ async def measure(
                 if transport == "sse"
                 else post_user(port, f"/{transport}", tool, arguments)
             )
-            result = await run_load(f"{label} {tool} /{transport}", make, concurrency, seconds=seconds)
-            print(result.row(), flush=True)
-            results.append(result)
+            if floor_port is not None and transport == "mcp":
+                targets = [
+                    (f"{label} {tool} /mcp", make),
+                    (f"floor {tool} /mcp", post_user(floor_port, "/mcp", tool, arguments)),
+                ]
+                cells = await run_side_by_side(targets, concurrency, seconds=seconds)
+            else:
+                cells = [await run_load(f"{label} {tool} /{transport}", make, concurrency, seconds=seconds)]
+            for result in cells:
+                print(result.row(), flush=True)
+            results += cells
     return results
 
 
@@ -158,18 +174,20 @@ def run(seconds: float) -> list[Result]:
         )
         read_args = {"path": "bench.txt"}
         print(HEADER, flush=True)
-        port = free_port()
-        with process([sys.executable, "-m", "bench.noop_service", str(port)], port):
-            results += asyncio.run(measure("libmcp", port, ["mcp", "rpc", "sse"], "noop", {}, seconds))
+        port, floor_port = free_port(), free_port()
+        with (
+            process([sys.executable, "-m", "bench.noop_service", str(port)], port),
+            process([sys.executable, "-m", "bench.floor_server", str(floor_port)], floor_port),
+        ):
+            results += asyncio.run(
+                measure("libmcp", port, ["mcp", "rpc", "sse"], "noop", {}, seconds, floor_port=floor_port)
+            )
         port = free_port()
         fs_env = {"ALLOWED_PATHS": f"{root}:ro", "MCP_PORT": str(port), "MCP_METRICS_PORT": "0"}
         with process([sys.executable, "-m", "services.cli", "serve", "filesystem"], port, fs_env):
             results += asyncio.run(
                 measure("filesystem", port, ["mcp", "rpc", "sse"], "read_file", read_args, seconds)
             )
-        port = free_port()
-        with process([sys.executable, "-m", "bench.floor_server", str(port)], port):
-            results += asyncio.run(measure("floor", port, ["mcp"], "noop", {}, seconds))
         port = free_port()
         with process([sys.executable, "-m", "bench.reference_server", str(port), root], port):
             results += asyncio.run(measure("sdk", port, ["mcp"], "noop", {}, seconds))
