@@ -21,6 +21,7 @@ from libmcp.config import (
     read_env_file,
     variable_names,
 )
+from libmcp.http_protocol import CoalescingHttpToolsProtocol
 from libmcp.observability import configure_logging, configure_tracing
 from libmcp.server import Server, Service
 
@@ -81,6 +82,7 @@ def serve(server: Server, *, host: str | None = None, port: int, metrics_port: i
         app,
         host=bind_host,
         port=port,
+        http=CoalescingHttpToolsProtocol,
         log_config=None,
         access_log=False,
         lifespan="on",

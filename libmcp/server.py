@@ -388,12 +388,17 @@ class Deadlines:
         self.due: dict[asyncio.Task[Any], float] = {}
         self.expired: set[asyncio.Task[Any]] = set()
         self.timer: asyncio.TimerHandle | None = None
+        # Looking the running loop up makes a getpid() system call on Python 3.11: keep the last one.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self, work: Awaitable[BaseModel], seconds: float) -> BaseModel:
         """``await work``, raising :class:`TimeoutError` once ``seconds`` have passed."""
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
+        loop = self.loop
+        task = asyncio.current_task(loop) if loop is not None else None
+        if task is None:
+            loop = self.loop = asyncio.get_running_loop()
+            task = asyncio.current_task(loop)
+        assert task is not None and loop is not None
         deadline = loop.time() + seconds
         self.due[task] = deadline
         if self.timer is None or deadline < self.timer.when():

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from libmcp import Server, ServerSettings, Service, create_app
-from tests.support.servers import run_app
+from libmcp import Server, ServerSettings, Service
+from tests.support.servers import run_server
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def serve_service() -> Iterator[Callable[..., tuple[str, Server]]]:
 
         def start(service: Service, settings: Any = None, **server_settings: Any) -> tuple[str, Server]:
             server = Server(service, settings, ServerSettings.model_validate(server_settings))
-            url = stack.enter_context(run_app(create_app(server)))
+            url = stack.enter_context(run_server(server))
             return url, server
 
         yield start

@@ -36,8 +36,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from libmcp import Server, ServerSettings, Service, create_app
-from tests.support.servers import free_port, run_app
+from libmcp import Server, ServerSettings, Service
+from tests.support.servers import free_port, run_app, run_server
 
 SERVICES = ("filesystem", "postgres", "fetch", "github", "monitoring")
 MCP_SETTINGS = {"tool_timeout_s": 5}
@@ -63,7 +63,7 @@ class Target:
 
 def _serve(stack: ExitStack, service: Service, service_settings: Any, hints: dict[str, list[Any]]) -> Target:
     server = Server(service, service_settings, ServerSettings.model_validate(MCP_SETTINGS))
-    url = stack.enter_context(run_app(create_app(server)))
+    url = stack.enter_context(run_server(server))
     target = Target(url, server, hints)
     stack.callback(target.client.close)
     return target

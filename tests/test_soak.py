@@ -103,16 +103,16 @@ def test_memory_and_file_descriptors_return_near_their_baseline(soak: dict[str, 
 
 def test_calls_cut_by_a_postgresql_shutdown_get_a_clear_error_not_an_internal_error() -> None:
     """24 callers run execute_sql while PostgreSQL is stopped and started three times (real PostgreSQL)."""
-    from libmcp import Server, ServerSettings, create_app
+    from libmcp import Server, ServerSettings
     from services.postgres.service import service
     from tests.services.postgres.conftest import Cluster, create_databases, run_async, start_cluster
-    from tests.support.servers import run_app
+    from tests.support.servers import run_server
 
     server = start_cluster(max_connections="100")
     try:
         run_async(create_databases(server))
         postgres = Server(service, Cluster(server).settings(), ServerSettings.model_validate({}))
-        with run_app(create_app(postgres)) as url:
+        with run_server(postgres) as url:
             outcomes = asyncio.run(
                 _execute_sql_through_restarts(int(url.rsplit(":", 1)[1]), server, cycles=3)
             )

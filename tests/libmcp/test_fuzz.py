@@ -87,11 +87,11 @@ headers = st.fixed_dictionaries(
 
 @pytest.fixture(scope="module")
 def fuzz_target():
-    from libmcp import Server, ServerSettings, create_app
-    from tests.support.servers import run_app
+    from libmcp import Server, ServerSettings
+    from tests.support.servers import run_server
 
     server = Server(service, None, ServerSettings.model_validate({"tool_timeout_s": 2}))
-    with run_app(create_app(server)) as url, httpx.Client(base_url=url, timeout=10) as client:
+    with run_server(server) as url, httpx.Client(base_url=url, timeout=10) as client:
         yield client
 
 

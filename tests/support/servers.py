@@ -1,8 +1,9 @@
 """Start real HTTP servers on ephemeral loopback ports.
 
 ``run_app`` serves an ASGI app with uvicorn in a background thread (fast, same process, so tests
-can look at the server object); ``ServiceProcess`` runs ``mcp-sse serve NAME`` as a child process
-(what a container runs), for signals, start-up failures and anything process-wide.
+can look at the server object); ``run_server`` serves a libmcp server's app that way, with the HTTP
+protocol the runner uses; ``ServiceProcess`` runs ``mcp-sse serve NAME`` as a child process (what a
+container runs), for signals, start-up failures and anything process-wide.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from typing import Any
 
 import httpx
 import uvicorn
+
+from libmcp import Server, create_app
+from libmcp.http_protocol import CoalescingHttpToolsProtocol
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,6 +54,13 @@ def run_app(app: Any, **config: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+@contextlib.contextmanager
+def run_server(server: Server) -> Iterator[str]:
+    """Serve a libmcp server's app in a thread with the HTTP protocol the runner uses; yields its URL."""
+    with run_app(create_app(server), http=CoalescingHttpToolsProtocol) as url:
+        yield url
 
 
 class ServiceProcess:

@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from libmcp import Server, ServerSettings, create_app
+from libmcp import Server, ServerSettings
 from services.fetch.guard import Resolver
 from services.fetch.service import service
 from services.fetch.settings import FetchSettings
 from tests.services.fetch.pageserver import PageServer
-from tests.support.servers import run_app
+from tests.support.servers import run_server
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def fetch_service(serve_service: Callable[..., tuple[str, Server]]) -> Callable[
 def running_fetch_service(**settings: Any) -> Iterator[FetchService]:
     """The service on loopback for as long as the block runs (for module-scoped fixtures)."""
     server = Server(service, fetch_settings(**settings), ServerSettings.model_validate({}))
-    with run_app(create_app(server)) as url:
+    with run_server(server) as url:
         yield FetchService(url, server)
 
 

@@ -26,10 +26,10 @@ from typing import Any
 import httpx
 import pytest
 
-from libmcp import Server, ServerSettings, create_app
+from libmcp import Server, ServerSettings
 from services.filesystem.service import service
 from services.filesystem.settings import FilesystemSettings
-from tests.support.servers import run_app
+from tests.support.servers import run_server
 
 SECRET = "TOP-SECRET-5f2c9a"
 
@@ -196,7 +196,7 @@ def shared_server(shared_base: Path) -> Iterator[FsClient]:
         FilesystemSettings.model_validate({"allowed_paths": roots}),
         ServerSettings.model_validate({}),
     )
-    with run_app(create_app(server)) as url:
+    with run_server(server) as url:
         client = FsClient(url)
         yield client
         client.close()

@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from libmcp import Server, ServerSettings, create_app
+from libmcp import Server, ServerSettings
 from services.monitoring.service import service
 from tests.services.monitoring.support import make_settings, nowhere, rpc_call, run_prometheus, wait_for
-from tests.support.servers import free_port, run_app
+from tests.support.servers import free_port, run_server
 
 TOKEN = "scrape-and-call-token"
 
@@ -31,7 +31,7 @@ def stack() -> Iterator[tuple[str, str]]:
         settings = make_settings(nowhere(Path(tmp)), PROMETHEUS_URL=f"http://127.0.0.1:{prometheus_port}")
         server = Server(service, settings, ServerSettings.model_validate({"auth_tokens": [TOKEN]}))
         with (
-            run_app(create_app(server)) as url,
+            run_server(server) as url,
             run_prometheus(prometheus_port, url[len("http://") :], TOKEN) as prom,
         ):
             yield url, prom

@@ -24,11 +24,11 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 
-from libmcp import Server, ServerSettings, create_app
+from libmcp import Server, ServerSettings
 from services.postgres.local import SAMPLE_SCHEMA, LocalPostgres, database_url, find_binaries
 from services.postgres.service import service
 from services.postgres.settings import PostgresSettings
-from tests.support.servers import run_app
+from tests.support.servers import run_server
 
 APP_ROLE = "mcp_app"
 APP_PASSWORD = "p@ss w:rd/%?#&é+x"
@@ -146,7 +146,7 @@ async def admin(pg: Cluster) -> AsyncIterator[asyncpg.Connection]:
 def read_only_url(pg: Cluster) -> Iterator[str]:
     """The service in its default read-only mode against appdb, served once for the session."""
     server = Server(service, pg.settings(), ServerSettings.model_validate({}))
-    with run_app(create_app(server)) as url:
+    with run_server(server) as url:
         yield url
 
 
@@ -156,5 +156,5 @@ def read_write_url(pg: Cluster) -> Iterator[str]:
     server = Server(
         service, pg.settings(postgres_access_mode="read-write"), ServerSettings.model_validate({})
     )
-    with run_app(create_app(server)) as url:
+    with run_server(server) as url:
         yield url

@@ -157,15 +157,15 @@ async def test_no_connection_leaks_after_a_thousand_failing_calls(serve_service,
 
 
 async def test_calls_cut_by_the_tool_timeout_give_their_connection_back(pg: Cluster, admin):
-    from libmcp import ServerSettings, create_app
-    from tests.support.servers import run_app
+    from libmcp import ServerSettings
+    from tests.support.servers import run_server
 
     server = Server(
         service,
         pg.settings("leakdb", postgres_pool_max_size=2),
         ServerSettings.model_validate({"tool_timeout_s": 0.2}),
     )
-    with run_app(create_app(server)) as url:
+    with run_server(server) as url:
         for _ in range(6):
             assert "timed out" in error(await sql(url, "SELECT pg_sleep(3)"))
         assert ok(await sql(url, "SELECT 7"))["rows"] == [[7]]
