@@ -1,4 +1,4 @@
-"""The HTTP protocol the runner serves with: an answer's head and body leave in one write.
+"""The HTTP protocol the runner serves with: an answer leaves in one write, with the others of its step.
 
 The protocol runs on the real event loop with the demo service's real app; only the socket is replaced
 by a transport that records what would have been written, so the number of writes can be counted.
@@ -16,7 +16,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from libmcp import Server, ServerSettings, create_app
-from libmcp.http_protocol import CoalescingHttpToolsProtocol, CoalescingTransport
+from libmcp.http_protocol import MAX_DEFERRED_BYTES, CoalescingHttpToolsProtocol, CoalescingTransport
 from tests.libmcp.demo_service import DemoSettings, service
 
 
@@ -32,6 +32,9 @@ class RecordingTransport(asyncio.Transport):
     def write(self, data: Any) -> None:
         self.writes.append(bytes(data))
         self.events.append("write")
+
+    def writelines(self, chunks: Any) -> None:
+        self.write(b"".join(chunks))
 
     def is_closing(self) -> bool:
         return self.closed
@@ -69,7 +72,9 @@ def tools_call_request(text: str) -> bytes:
     return head.encode() + body
 
 
-async def answer_through(protocol_class: type[HttpToolsProtocol], request: bytes) -> RecordingTransport:
+async def answer_through(
+    protocol_class: type[HttpToolsProtocol], request: bytes, until: bytes = b'"id":7'
+) -> RecordingTransport:
     server = Server(service, DemoSettings(), ServerSettings.model_validate({}))
     app = create_app(server)
     config = uvicorn.Config(app, log_config=None, lifespan="off")
@@ -80,7 +85,7 @@ async def answer_through(protocol_class: type[HttpToolsProtocol], request: bytes
         protocol.data_received(request)
         for _ in range(1000):
             await asyncio.sleep(0)
-            if transport.writes and b'"id":7' in b"".join(transport.writes):
+            if until in b"".join(transport.writes):
                 break
         await asyncio.sleep(0)
         protocol.connection_lost(None)
@@ -101,35 +106,85 @@ async def test_an_answer_leaves_in_one_write_where_stock_uvicorn_needs_two(
     assert json.loads(body)["result"]["structuredContent"]["text"] == "héllo"
 
 
-async def test_writes_made_in_different_loop_steps_leave_separately() -> None:
-    """A stream's events are held only until the end of the step that produced them."""
+async def test_an_answer_without_body_bytes_is_sent_when_it_completes() -> None:
+    """A notification's 202 has an empty body: its head alone goes out, once."""
+    body = b'{"jsonrpc": "2.0", "method": "notifications/initialized"}'
+    request = (
+        b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nContent-Type: application/json\r\n"
+        b"Accept: application/json, text/event-stream\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    transport = await answer_through(CoalescingHttpToolsProtocol, request, until=b"202 Accepted")
+    assert len(transport.writes) == 1
+    assert transport.writes[0].startswith(b"HTTP/1.1 202 Accepted")
+
+
+async def test_while_other_requests_are_busy_an_answer_waits_for_the_end_of_the_step() -> None:
+    sockets = [RecordingTransport(), RecordingTransport()]
+    transports = [CoalescingTransport(socket, asyncio.get_running_loop(), lambda: True) for socket in sockets]
+    for number, transport in enumerate(transports):
+        transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n")
+        transport.write(b"%d" % number)
+        transport.response_complete()
+    assert [socket.writes for socket in sockets] == [[], []]
+    await asyncio.sleep(0)
+    assert [socket.writes for socket in sockets] == [
+        [b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n0"],
+        [b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n1"],
+    ]
+
+
+async def test_a_large_deferred_body_is_not_kept_back() -> None:
     socket = RecordingTransport()
-    transport = CoalescingTransport(socket, asyncio.get_running_loop())
-    transport.write(b"event: a\n\n")
-    transport.write(b"")
+    transport = CoalescingTransport(socket, asyncio.get_running_loop(), lambda: True)
+    size = 2 * MAX_DEFERRED_BYTES
+    transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size)
+    transport.write(b"x" * (size // 2))
     assert socket.writes == []
-    await asyncio.sleep(0)
-    transport.write(b"event: b\n\n")
-    await asyncio.sleep(0)
-    assert socket.writes == [b"event: a\n\n", b"event: b\n\n"]
+    transport.write(b"x" * (size // 2))
+    assert len(b"".join(socket.writes)) > size
 
 
-async def test_close_sends_what_is_pending_first() -> None:
+async def test_a_stream_head_and_an_interim_response_are_not_held() -> None:
     socket = RecordingTransport()
-    transport = CoalescingTransport(socket, asyncio.get_running_loop())
-    transport.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-    assert transport.get_write_buffer_size() == len(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    transport = CoalescingTransport(socket, asyncio.get_running_loop(), lambda: True)
+    transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    stream_head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    transport.write(stream_head)
+    transport.write(b"f\r\nevent: endpoint\n\r\n")
+    assert socket.writes == [
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        stream_head,
+        b"f\r\nevent: endpoint\n\r\n",
+    ]
+
+
+async def test_closing_sends_a_held_head_first() -> None:
+    socket = RecordingTransport()
+    transport = CoalescingTransport(socket, asyncio.get_running_loop(), lambda: False)
+    head = b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 21\r\n\r\n"
+    transport.write(head)
+    assert socket.writes == []
+    assert transport.get_write_buffer_size() == len(head)
     transport.close()
     assert socket.events == ["write", "close"]
-    await asyncio.sleep(0)
-    assert socket.writes == [b"HTTP/1.1 400 Bad Request\r\n\r\n"]
+    assert socket.writes == [head]
 
 
-async def test_what_is_written_after_the_connection_closed_is_dropped() -> None:
+async def test_a_held_answer_is_dropped_when_the_connection_is_gone() -> None:
     socket = RecordingTransport()
-    transport = CoalescingTransport(socket, asyncio.get_running_loop())
-    transport.write(b"late")
+    transport = CoalescingTransport(socket, asyncio.get_running_loop(), lambda: True)
+    transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    transport.write(b"{}")
     socket.close()
     await asyncio.sleep(0)
     assert socket.writes == []
     assert transport.is_closing()
+
+
+async def test_a_lone_answer_leaves_as_soon_as_its_body_is_written() -> None:
+    socket = RecordingTransport()
+    transport = CoalescingTransport(socket, asyncio.get_running_loop(), lambda: False)
+    transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    transport.write(b"{}")
+    assert socket.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
