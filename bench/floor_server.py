@@ -1,7 +1,9 @@
 """The floor: a bare ASGI app that answers the same JSON-RPC tools/call with no validation at all.
 
-Same server (uvicorn, one process) and the same JSON library as the services, so the gap between it
-and a service is what validation, routing, metrics, logging and the guards cost.
+Same server (uvicorn with httptools and uvloop, one process) and the same JSON library as the
+services, so the gap between it and a service is what validation, routing, metrics, logging and the
+guards cost. It runs on stock uvicorn, the way anyone would serve such an app: the write coalescing
+of libmcp's HTTP protocol (libmcp/http_protocol.py) is part of what libmcp brings.
 ``python -m bench.floor_server PORT``.
 """
 

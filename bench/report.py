@@ -432,10 +432,14 @@ def _transport_section(results: dict[str, Any]) -> list[str]:
         "",
         "`noop` is a libmcp service whose tool returns at once (the protocol stack alone); "
         "`filesystem` reads a 4 KiB file; `sdk` is the official MCP SDK's server (stateless, JSON "
-        "responses) with the same two tools; `floor` is a bare ASGI app on the same uvicorn answering "
-        "the same JSON-RPC without any validation; its cells run side by side with those of `libmcp noop "
-        "/mcp` (halves in the order A B B A), so that their ratio does not depend on when each ran. /sse "
-        "posts to /messages and reads the answer from the stream.",
+        "responses) with the same two tools; `floor` is a bare ASGI app on stock uvicorn (httptools, "
+        "uvloop) answering the same JSON-RPC without any validation; its cells run side by side with "
+        "those of `libmcp noop /mcp` (halves in the order A B B A), so that their ratio does not depend on "
+        "when each ran. libmcp's services run on the same uvicorn with libmcp's HTTP protocol "
+        "(libmcp/http_protocol.py: one write per answer, and the answers of one event-loop step sent "
+        "together while others are in progress), which counts as part of libmcp here; the floor and the "
+        "SDK server write each answer in two. /sse posts to /messages and reads the answer from the "
+        "stream.",
         "",
     ]
     out += _table(RESULT_HEADER, _result_rows(rows))

@@ -25,13 +25,15 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 MAX_DEFERRED_BYTES = 256 * 1024
 
 
-def holds_back(data: bytes | bytearray | memoryview) -> bool:
-    """True for the head of a final response with a known length: its body is about to follow."""
-    start = bytes(data[:12])
+def holds_back(data: bytes) -> bool:
+    """True for the head of a final response with a known length: its body is about to follow.
+
+    uvicorn writes header names in lower case, its own ``transfer-encoding`` included.
+    """
     return (
-        start.startswith(b"HTTP/1.1 ")
-        and not start.startswith(b"HTTP/1.1 1")  # informational: the client waits for it alone
-        and b"transfer-encoding:" not in bytes(data).lower()  # a stream: its head must not wait
+        data[:9] == b"HTTP/1.1 "
+        and data[9:10] != b"1"  # informational: the client waits for it alone
+        and b"\r\ntransfer-encoding:" not in data  # a stream: its head must not wait
     )
 
 
@@ -56,7 +58,7 @@ class CoalescingTransport:
                 self.flush()
         elif self._held is not None:
             self._release(bytes(data))
-        elif holds_back(data):
+        elif holds_back(bytes(data)):
             self._held = bytes(data)
         elif data:
             self._transport.write(data)
@@ -85,6 +87,9 @@ class CoalescingTransport:
     def close(self) -> None:
         self.flush()
         self._transport.close()
+
+    def is_closing(self) -> bool:  # asked once per request: cheaper here than through __getattr__
+        return self._transport.is_closing()
 
     def abort(self) -> None:
         self._held, self._deferred = None, []

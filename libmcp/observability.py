@@ -193,8 +193,11 @@ class CallLines:
         self.service = service
         self.stream = stream
         self.pending: list[bytes] = []
+        # What every line holds after its timestamp, encoded once; the call's own fields follow it.
+        fixed = {"level": "INFO", "logger": call_logger.name, "service": service, "message": "tool call"}
+        self._fixed_fields = orjson.dumps(fixed)[1:-1]
         self._second = -1
-        self._second_text = ""
+        self._line_start = b""
         atexit.register(self.flush)
 
     def write(self, record: ToolCallRecord) -> None:
@@ -202,16 +205,16 @@ class CallLines:
         second = int(now)
         if second != self._second:
             self._second = second
-            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        entry = {
-            "ts": f"{self._second_text}.{int((now - second) * 1000):03d}+00:00",
-            "level": "INFO",
-            "logger": call_logger.name,
-            "service": self.service,
-            "message": "tool call",
-            **call_fields(record),
-        }
-        self.pending.append(orjson.dumps(entry, default=str) + b"\n")
+            self._line_start = b'{"ts":"' + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+        self.pending.append(
+            b'%s.%03d+00:00",%s,%s\n'
+            % (
+                self._line_start,
+                int((now - second) * 1000),
+                self._fixed_fields,
+                orjson.dumps(call_fields(record), default=str)[1:],
+            )
+        )
         if len(self.pending) == 1:
             try:
                 asyncio.get_running_loop().call_later(self.FLUSH_AFTER_S, self.flush)
