@@ -100,7 +100,7 @@ class CoalescingTransport:
         return self._transport.get_write_buffer_size() + waiting
 
     def __getattr__(self, name: str) -> Any:
-        # Everything else (flow control, extra info, is_closing, set_protocol) is the transport's own.
+        # Everything else (flow control, extra info, set_protocol) is the transport's own.
         return getattr(self._transport, name)
 
 
