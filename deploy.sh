@@ -278,6 +278,15 @@ cmd_up() {
 cmd_down() {
   load_env_file
   compose down --remove-orphans
+  # A container caught between a failed start and its restart (restart: unless-stopped) can outlive
+  # `compose down`: nothing of ours may stay behind.
+  local name
+  for name in "${SERVICES[@]}"; do
+    if "$ENGINE" container inspect "mcp-$name" >/dev/null 2>&1; then
+      say "removing mcp-$name, which compose down left behind"
+      "$ENGINE" rm -f "mcp-$name" >/dev/null
+    fi
+  done
 }
 
 cmd_restart() {
