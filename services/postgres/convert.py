@@ -29,6 +29,15 @@ from typing import Any
 import asyncpg
 from asyncpg.types import Type
 
+from services.postgres.ranges import (
+    MULTIRANGE_RANGES,
+    RANGE_SUBTYPES,
+    BoundCoercer,
+    RangeError,
+    coerce_multirange,
+    coerce_range,
+)
+
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 UINT64_MAX = 2**64 - 1
@@ -666,6 +675,10 @@ def coerce_parameter(value: Any, parameter_type: Type) -> Any:
             parameter_type.oid, name.removesuffix("[]").lstrip("_"), "scalar", parameter_type.schema
         )
         return [coerce_parameter(item, element) for item in value]
+    if parameter_type.kind == "range" or name in RANGE_SUBTYPES:
+        return _range_parameter(value, name, coerce_range)
+    if parameter_type.kind == "multirange" or name in MULTIRANGE_RANGES:
+        return _range_parameter(value, MULTIRANGE_RANGES.get(name, ""), coerce_multirange)
     if name in _INTEGER_TYPES:
         return _to_int(value)
     if name in {"float4", "float8"}:
@@ -684,6 +697,17 @@ def coerce_parameter(value: Any, parameter_type: Type) -> Any:
         except ValueError:
             raise ParameterError(f"expected a UUID, got {value!r}") from None
     return value
+
+
+def _range_parameter(value: Any, range_name: str, coerce: Callable[[Any, BoundCoercer], Any]) -> Any:
+    subtype = RANGE_SUBTYPES.get(range_name)
+    bound_type = Type(0, subtype, "scalar", "pg_catalog") if subtype else None
+    try:
+        return coerce(
+            value, lambda bound: bound if bound_type is None else coerce_parameter(bound, bound_type)
+        )
+    except RangeError as exc:
+        raise ParameterError(str(exc)) from None
 
 
 def _to_int(value: Any) -> int:

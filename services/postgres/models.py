@@ -56,7 +56,9 @@ class ExecuteSqlArgs(ToolInput):
         description=(
             "Values of $1, $2 ...: JSON numbers, strings, booleans, null, arrays (array types), objects "
             "(for json/jsonb). Dates and timestamps as ISO 8601 strings, intervals as ISO 8601 durations "
-            "('P1DT2H'), bytea as base64. For any other syntax pass a string and cast: $1::text::interval."
+            '(\'P1DT2H\'), bytea as base64, ranges as {"lower", "upper", "bounds": "[)"} or text '
+            "('[1,5)'), multiranges as arrays of ranges. For any other syntax pass a string and cast: "
+            "$1::text::interval."
         ),
     )
     database: str | None = DatabaseName

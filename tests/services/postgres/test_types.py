@@ -184,11 +184,66 @@ async def test_timestamps_match_postgresql_fields_across_eras(read_only_url, pg)
         ("timestamptz[]", ["2026-01-01T00:00:00Z"], ["2026-01-01T00:00:00+00:00"]),
         ("inet", "10.1.2.3", "10.1.2.3"),
         ("mood", "sad", "sad"),
+        ("int4range", {"lower": 1, "upper": 5, "bounds": "[]"}, {"lower": 1, "upper": 6, "bounds": "[)"}),
+        ("int4range", "[1,5)", {"lower": 1, "upper": 5, "bounds": "[)"}),
+        ("int4range", " (,10] ", {"lower": None, "upper": 11, "bounds": "()"}),
+        ("int4range", [2, 4], {"lower": 2, "upper": 4, "bounds": "[)"}),
+        ("int4range", "empty", {"empty": True}),
+        ("int4range", {"empty": True}, {"empty": True}),
+        (
+            "int8range",
+            {"lower": "9007199254740993"},
+            {"lower": 9007199254740993, "upper": None, "bounds": "[)"},
+        ),
+        (
+            "numrange",
+            {"lower": "0.1", "upper": 2.5, "bounds": "(]"},
+            {"lower": "0.1", "upper": "2.5", "bounds": "(]"},
+        ),
+        (
+            "daterange",
+            "[2026-01-01,2026-02-01]",
+            {"lower": "2026-01-01", "upper": "2026-02-02", "bounds": "[)"},
+        ),
+        (
+            "tstzrange",
+            '["2026-01-01 00:00:00+02",)',
+            {"lower": "2025-12-31T22:00:00+00:00", "upper": None, "bounds": "[)"},
+        ),
+        (
+            "tsrange",
+            {"lower": "2026-01-01T10:00:00", "upper": "2026-01-01T12:00:00", "bounds": "()"},
+            {"lower": "2026-01-01T10:00:00", "upper": "2026-01-01T12:00:00", "bounds": "()"},
+        ),
+        (
+            "int4multirange",
+            "{[1,3), [5,7]}",
+            [{"lower": 1, "upper": 3, "bounds": "[)"}, {"lower": 5, "upper": 8, "bounds": "[)"}],
+        ),
+        (
+            "int4multirange",
+            [{"lower": 5, "upper": 7}, "[1,3)"],
+            [{"lower": 1, "upper": 3, "bounds": "[)"}, {"lower": 5, "upper": 7, "bounds": "[)"}],
+        ),
+        ("int4multirange", "{}", []),
+        (
+            "int4range[]",
+            ["[1,2)", {"lower": 3, "upper": 4}, None],
+            [{"lower": 1, "upper": 2, "bounds": "[)"}, {"lower": 3, "upper": 4, "bounds": "[)"}, None],
+        ),
     ],
 )
 async def test_json_parameters_bind_to_their_postgresql_types(read_only_url, cast, value, expected):
     result = ok(await sql(read_only_url, f"SELECT $1::{cast} AS v", value))
     assert result["rows"] == [[expected]]
+
+
+async def test_a_range_read_from_a_result_binds_back_as_a_parameter(read_only_url):
+    nums, period = ok(await sql(read_only_url, "SELECT nums, period FROM every_type WHERE id = 1"))["rows"][0]
+    found = ok(
+        await sql(read_only_url, "SELECT id FROM every_type WHERE nums = $1 AND period = $2", nums, period)
+    )
+    assert found["rows"] == [[1]]
 
 
 async def test_null_parameters_and_unicode_filters(read_only_url):
@@ -211,6 +266,16 @@ async def test_null_parameters_and_unicode_filters(read_only_url):
         ("bytea", "not base64!", "expected base64"),
         ("interval", "2 days", "$1::text::interval"),
         ("int[]", 5, "expected a JSON array"),
+        ("int4range", {"low": 1}, "unknown range key(s) 'low'"),
+        ("int4range", {"lower": 1, "bounds": "[["}, "'bounds' must be one of"),
+        ("int4range", {"empty": True, "lower": 1}, "an empty range has no lower"),
+        ("int4range", "[1;5)", "exactly one comma"),
+        ("int4range", "1,5", "expected a range's text"),
+        ("int4range", "[one,5)", "params[0] ($1, type int4range): expected an integer"),
+        ("int4range", 5, 'expected a range: {"lower"'),
+        ("int4range", [1, 2, 3], "got an array of 3 item(s)"),
+        ("int4multirange", "[1,3)", "multirange's text in braces"),
+        ("int4multirange", ["[1,3)", "[x,4)"], "range 1: expected an integer"),
     ],
 )
 async def test_unusable_parameters_are_refused_with_their_position(read_only_url, cast, value, fragment):
