@@ -14,7 +14,6 @@ and in the exit status; the others still run.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import dataclasses
 import json
@@ -138,7 +137,7 @@ def run_soak(budget: Budget) -> Any:
 def run_profile(budget: Budget) -> Any:
     """Server CPU per call (independent of the machine's load), then py-spy on the noop service under load."""
     from bench import app_cost
-    from bench.loadgen import run_load
+    from bench.loadgen import run_client, run_load
     from bench.transport_bench import free_port, post_user, process
 
     rate, concurrency = 200, 16
@@ -170,7 +169,7 @@ def run_profile(budget: Budget) -> Any:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        asyncio.run(
+        run_client(
             run_load(
                 "profile",
                 post_user(port, "/mcp", "noop", {}),
@@ -198,7 +197,7 @@ def cpu_per_call(seconds: float, concurrency: int) -> list[dict[str, Any]]:
     """
     import psutil
 
-    from bench.loadgen import run_load
+    from bench.loadgen import run_client, run_load
     from bench.transport_bench import REPO_ROOT as ROOT
     from bench.transport_bench import free_port, post_user, process
 
@@ -215,9 +214,9 @@ def cpu_per_call(seconds: float, concurrency: int) -> list[dict[str, Any]]:
             server = psutil.Process(pid)
             for path in paths:
                 make = post_user(port, path, "noop", {})
-                asyncio.run(run_load("warm", make, concurrency, seconds=0.5, warmup_s=0))
+                run_client(run_load("warm", make, concurrency, seconds=0.5, warmup_s=0))
                 before = server.cpu_times()
-                result = asyncio.run(run_load(name, make, concurrency, seconds=seconds, warmup_s=0))
+                result = run_client(run_load(name, make, concurrency, seconds=seconds, warmup_s=0))
                 after = server.cpu_times()
                 used = (after.user - before.user) + (after.system - before.system)
                 rows.append(

@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+import uvloop
 
 Call = Callable[[], Awaitable[bool]]
 UserFactory = Callable[[], Awaitable[tuple[Call, Callable[[], Awaitable[None]]]]]
+T = TypeVar("T")
+
+
+def run_client(load: Coroutine[Any, Any, T]) -> T:
+    """Run a load generator on uvloop. On the stock loop the client needs more CPU per call than the
+    bare floor server, so on two cores it, not the server under test, would set the pace."""
+    return uvloop.run(load)
 
 
 @dataclass

@@ -37,7 +37,7 @@ from typing import Any
 import asyncpg
 
 from bench.http_client import Connection
-from bench.loadgen import HEADER, Result, percentile, run_side_by_side
+from bench.loadgen import HEADER, Result, percentile, run_client, run_side_by_side
 from bench.transport_bench import HEADERS, HOST, free_port, process, tool_call_body
 from services.postgres.local import LocalPostgres, find_binaries, load_sample
 
@@ -184,7 +184,7 @@ def run(seconds: float, pool_size: int) -> list[Result]:
             "MCP_METRICS_PORT": "0",
         }
         with process([sys.executable, "-m", "services.cli", "serve", "postgres"], port, env) as pid:
-            return asyncio.run(measure(port, url, seconds, pid))
+            return run_client(measure(port, url, seconds, pid))
     finally:
         server.destroy()
 

@@ -20,7 +20,6 @@ The service's peak RSS while loaded is sampled every 50 ms (psutil). Backends th
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import subprocess
@@ -36,7 +35,7 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.loadgen import HEADER, Result
+from bench.loadgen import HEADER, Result, run_client
 from bench.transport_bench import HOST, REPO_ROOT, free_port, measure, process, stop
 
 SERVICE_NAMES = ("filesystem", "postgres", "fetch", "github", "monitoring")
@@ -267,7 +266,7 @@ def run(seconds: float, names: tuple[str, ...] = SERVICE_NAMES) -> list[ServiceR
                 call_once(port, workload)  # warm: imports, pools, first connection
                 result = ServiceResult(name, workload.tool, workload.backend)
                 with PeakRss(pid) as rss:
-                    result.cells = asyncio.run(
+                    result.cells = run_client(
                         measure(name, port, ["mcp"], workload.tool, workload.arguments, seconds)
                     )
                 result.peak_rss_mb = round(rss.peak_mb, 1)

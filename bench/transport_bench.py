@@ -14,7 +14,6 @@ concurrency 1, 16 and 64. Bounded: each cell runs ``--seconds`` after a 0.5 s wa
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import itertools
 import json
@@ -30,7 +29,7 @@ from typing import Any
 import httpx
 
 from bench.http_client import Connection
-from bench.loadgen import HEADER, Result, run_load, run_side_by_side
+from bench.loadgen import HEADER, Result, run_client, run_load, run_side_by_side
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -179,19 +178,19 @@ def run(seconds: float) -> list[Result]:
             process([sys.executable, "-m", "bench.noop_service", str(port)], port),
             process([sys.executable, "-m", "bench.floor_server", str(floor_port)], floor_port),
         ):
-            results += asyncio.run(
+            results += run_client(
                 measure("libmcp", port, ["mcp", "rpc", "sse"], "noop", {}, seconds, floor_port=floor_port)
             )
         port = free_port()
         fs_env = {"ALLOWED_PATHS": f"{root}:ro", "MCP_PORT": str(port), "MCP_METRICS_PORT": "0"}
         with process([sys.executable, "-m", "services.cli", "serve", "filesystem"], port, fs_env):
-            results += asyncio.run(
+            results += run_client(
                 measure("filesystem", port, ["mcp", "rpc", "sse"], "read_file", read_args, seconds)
             )
         port = free_port()
         with process([sys.executable, "-m", "bench.reference_server", str(port), root], port):
-            results += asyncio.run(measure("sdk", port, ["mcp"], "noop", {}, seconds))
-            results += asyncio.run(measure("sdk", port, ["mcp"], "read_file", read_args, seconds))
+            results += run_client(measure("sdk", port, ["mcp"], "noop", {}, seconds))
+            results += run_client(measure("sdk", port, ["mcp"], "read_file", read_args, seconds))
     return results
 
 

@@ -164,36 +164,34 @@ class ServiceApp(FastAPI):
         if isinstance(admission, HttpReply):
             await admission.send(send)
             return
-        scope.setdefault("state", {})["client_id"] = admission.client_id
         route = self.mcp_routes.get((scope["method"], scope["path"]))
-        try:
-            if route is not None:
-                await self._answer(route, scope, receive, send, admission)
-            else:
+        # The server cancels requests only when its graceful-shutdown period has run out: a request
+        # cancelled before its answer has started gets a 503 instead.
+        if route is None:
+            try:
                 await self._forward(scope, receive, send, admission)
-        except asyncio.CancelledError:
-            # The server cancels requests only when its graceful-shutdown period has run out.
-            if scope["state"].get("response_started"):
-                raise
-            await SHUTTING_DOWN.send(send, admission.cors_headers)
-
-    async def _answer(
-        self, route: Route, scope: Scope, receive: Receive, send: Send, admission: Admission
-    ) -> None:
-        body = await self.guard.read_body(scope, receive, admission.client_id)
-        if body is None:
+            except asyncio.CancelledError:
+                if scope["state"].get("response_started"):
+                    raise
+                await SHUTTING_DOWN.send(send, admission.cors_headers)
             return
-        reply = (
-            body
-            if isinstance(body, HttpReply)
-            else await route(HttpRequest(scope, body, admission.client_id))
-        )
-        scope["state"]["response_started"] = True
+        try:
+            body = await self.guard.read_body(scope, receive, admission.client_id)
+            if body is None:
+                return
+            reply = (
+                body
+                if isinstance(body, HttpReply)
+                else await route(HttpRequest(scope, body, admission.client_id))
+            )
+        except asyncio.CancelledError:
+            reply = SHUTTING_DOWN
         await reply.send(send, admission.cors_headers)
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, admission: Admission) -> None:
         cors = admission.cors_headers
-        state = scope["state"]
+        state = scope.setdefault("state", {})
+        state["client_id"] = admission.client_id
 
         async def guarded_send(message: Message) -> None:
             if message["type"] == "http.response.start":

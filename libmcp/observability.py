@@ -162,19 +162,30 @@ def log_tool_call(record: ToolCallRecord) -> None:
 def call_fields(record: ToolCallRecord) -> dict[str, Any]:
     """The structured fields of a call's log line (no argument values, ever)."""
     info = record.info
-    fields = {
+    return {
         "event": "tool_call",
         "request_id": info.request_id,
-        "tool": record.tool,
         "outcome": record.outcome,
         "duration_ms": round(record.duration_ms, 3),
-        "transport": info.transport,
-        "protocol_version": info.protocol_version,
+        **_route_dict(record.tool, info.transport, info.protocol_version),
         "client": info.client_id,
         "arguments": record.argument_names,
+        **_optional_fields(record),
     }
-    if info.session_id is not None:
-        fields["session_id"] = info.session_id
+
+
+def _route_dict(tool: str, transport: str, protocol_version: str) -> dict[str, str]:
+    return {"tool": tool, "transport": transport, "protocol_version": protocol_version}
+
+
+def _route_fields(tool: str, transport: str, protocol_version: str) -> bytes:
+    return orjson.dumps(_route_dict(tool, transport, protocol_version))[1:-1]
+
+
+def _optional_fields(record: ToolCallRecord) -> dict[str, str]:
+    fields = {}
+    if record.info.session_id is not None:
+        fields["session_id"] = record.info.session_id
     if record.error_type is not None:
         fields["error_type"] = record.error_type
     return fields
@@ -185,19 +196,23 @@ class CallLines:
 
     One line per call through ``logging`` costs more than a no-op call itself (records, handler locks,
     a flush each). Here lines queue up and one write sends all those of the last ``FLUSH_AFTER_S``.
+    Each line is spliced from encoded pieces: the fixed fields, those of the call's tool, transport and
+    revision (encoded once per combination), and the call's own values.
     """
 
     FLUSH_AFTER_S = 0.02
+    MAX_CACHED = 1024
 
     def __init__(self, service: str, stream: Any) -> None:
         self.service = service
         self.stream = stream
         self.pending: list[bytes] = []
-        # What every line holds after its timestamp, encoded once; the call's own fields follow it.
         fixed = {"level": "INFO", "logger": call_logger.name, "service": service, "message": "tool call"}
-        self._fixed_fields = orjson.dumps(fixed)[1:-1]
+        self._fixed_fields = orjson.dumps(fixed)[1:-1] + b',"event":"tool_call"'
         self._second = -1
         self._line_start = b""
+        self._routes: dict[tuple[str, str, str], bytes] = {}
+        self._clients: dict[str, bytes] = {}
         atexit.register(self.flush)
 
     def write(self, record: ToolCallRecord) -> None:
@@ -206,13 +221,31 @@ class CallLines:
         if second != self._second:
             self._second = second
             self._line_start = b'{"ts":"' + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+        info = record.info
+        route_key = (record.tool, info.transport, info.protocol_version)
+        route = self._routes.get(route_key)
+        if route is None:
+            route = self._remember(self._routes, route_key, _route_fields(*route_key))
+        client = self._clients.get(info.client_id)
+        if client is None:
+            client = self._remember(self._clients, info.client_id, orjson.dumps(info.client_id))
+        extra = b""
+        if info.session_id is not None or record.error_type is not None:
+            extra = b"," + orjson.dumps(_optional_fields(record))[1:-1]
         self.pending.append(
-            b'%s.%03d+00:00",%s,%s\n'
+            b'%s.%03d+00:00",%s,"request_id":"%s","outcome":"%s","duration_ms":%.3f,%s,"client":%s,'
+            b'"arguments":%s%s}\n'
             % (
                 self._line_start,
                 int((now - second) * 1000),
                 self._fixed_fields,
-                orjson.dumps(call_fields(record), default=str)[1:],
+                info.request_id.encode(),
+                record.outcome.encode(),
+                record.duration_ms,
+                route,
+                client,
+                orjson.dumps(record.argument_names) if record.argument_names else b"[]",
+                extra,
             )
         )
         if len(self.pending) == 1:
@@ -220,6 +253,12 @@ class CallLines:
                 asyncio.get_running_loop().call_later(self.FLUSH_AFTER_S, self.flush)
             except RuntimeError:
                 self.flush()
+
+    def _remember(self, cache: dict[Any, bytes], key: Any, encoded: bytes) -> bytes:
+        if len(cache) >= self.MAX_CACHED:
+            cache.clear()
+        cache[key] = encoded
+        return encoded
 
     def flush(self) -> None:
         lines, self.pending = self.pending, []

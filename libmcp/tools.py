@@ -116,8 +116,9 @@ class Tool:
         annotations = replace(self.annotations, **self.hints(settings))
         return {**self.definition, "annotations": {"title": self.title, **annotations.to_dict()}}
 
-    def invoke(self, arguments: BaseModel, context: ToolContext) -> Awaitable[ToolOutput]:
-        """The tool's coroutine for these arguments (not awaited here: one frame less per call)."""
+    def invoke(self, arguments: BaseModel, context: ToolContext | None) -> Awaitable[ToolOutput]:
+        """The tool's coroutine for these arguments (not awaited here: one frame less per call);
+        ``context`` is ``None`` only for a tool that does not take one."""
         if self.takes_input:
             if self.takes_context:
                 return self.function(arguments, context)
