@@ -819,12 +819,22 @@ def _misses_section(results: dict[str, Any]) -> list[str]:
     if not missed:
         return [*out, "None: every target in the table above was met in this run."]
     out += [f"- {target}: {measured}" for target, measured in missed]
-    return [
-        *out,
+    out += [
         "",
         "Latency and throughput cells depend on how busy the 2 shared cores were during the run (the load "
         "generator runs on the same machine); CPU per call does not. See where the time goes above.",
     ]
+    if any("bare floor" in target or "floor's" in target for target, _ in missed):
+        out += [
+            "",
+            "The floor answers from a fixed dictionary; a libmcp call also checks the guards, the JSON-RPC "
+            "message and the protocol era, validates the arguments and the result, applies the deadline, "
+            "counts the metrics and writes the log line. The breakdown above shows no single step above a "
+            "few microseconds; the same per-request cost of uvicorn (parsing, a task per request, the "
+            "keep-alive timer) is in both. Closing the rest of the gap needs fewer Python steps per "
+            "request than uvicorn and the protocol checks take together, not one fix.",
+        ]
+    return out
 
 
 def write(results: dict[str, Any], doc: Path = DOC, plots_dir: Path = PLOTS) -> Path:
