@@ -98,7 +98,7 @@ def _range_from_object(value: dict[str, Any], coerce_bound: BoundCoercer) -> asy
             raise RangeError("an empty range has no lower, upper or bounds")
         return asyncpg.Range(empty=True)
     bounds = value.get("bounds", "[)")
-    if bounds not in _BOUNDS:
+    if not isinstance(bounds, str) or bounds not in _BOUNDS:
         raise RangeError(f"'bounds' must be one of '[)', '[]', '(]', '()', got {bounds!r}")
     return asyncpg.Range(
         _bound(value.get("lower"), coerce_bound),

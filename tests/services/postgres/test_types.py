@@ -268,6 +268,7 @@ async def test_null_parameters_and_unicode_filters(read_only_url):
         ("int[]", 5, "expected a JSON array"),
         ("int4range", {"low": 1}, "unknown range key(s) 'low'"),
         ("int4range", {"lower": 1, "bounds": "[["}, "'bounds' must be one of"),
+        ("int4range", {"bounds": []}, "'bounds' must be one of"),
         ("int4range", {"empty": True, "lower": 1}, "an empty range has no lower"),
         ("int4range", "[1;5)", "exactly one comma"),
         ("int4range", "1,5", "expected a range's text"),
