@@ -55,9 +55,12 @@ async def test_calls_beyond_the_concurrency_bound_wait_for_a_free_client(serve_g
 
 
 async def test_a_timed_out_call_keeps_its_client_until_the_thread_is_done(serve_github, fake):
-    url, server = serve_github(github_max_concurrency=1, mcp={"tool_timeout_s": 3})
+    # PyGithub's own HTTP timeout is the tool timeout in whole seconds, at least 1 s: with a 0.5 s tool
+    # timeout the thread still waits on the stand-in for another 0.5 s after the call has timed out. (With
+    # equal timeouts the thread's own read timeout can end it before the check below.)
+    url, server = serve_github(github_max_concurrency=1, mcp={"tool_timeout_s": 0.5})
     timed_out = await call(url, "get_repository", {"repo": "octo-org/slow"})
-    assert error_text(timed_out) == "Tool get_repository timed out after 3 s"
+    assert error_text(timed_out) == "Tool get_repository timed out after 0.5 s"
     assert fake.slow_started.is_set()
 
     backend = server.state.github
