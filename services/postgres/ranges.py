@@ -117,7 +117,7 @@ def _range_from_text(value: str, coerce_bound: BoundCoercer) -> asyncpg.Range:
     fields = _split_fields(text[1:-1], value)
     if len(fields) != 2:
         raise RangeError(f"a range's text has exactly one comma between its bounds outside quotes: {value!r}")
-    lower, upper = (None if field is None else coerce_bound(field) for field in fields)
+    lower, upper = (_bound(field, coerce_bound) for field in fields)
     return asyncpg.Range(lower, upper, lower_inc=text[0] == "[", upper_inc=text[-1] == "]")
 
 

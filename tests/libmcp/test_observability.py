@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -11,6 +14,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
 from libmcp import CheckResult, Service, observability
+from libmcp.server import CallInfo
 from tests.libmcp.conftest import demo_process, modern_post, rpc
 from tests.support.servers import free_port
 
@@ -147,3 +151,25 @@ def test_standard_otel_variables_turn_on_span_export():
     assert '"name": "tools/call echo"' in output
     assert TRACE_ID in output
     assert "demo-under-test" in output
+
+
+@pytest.mark.parametrize(
+    ("session_id", "error_type", "client_id"),
+    [(None, None, "127.0.0.1"), ("s-1", "KeyError", 'odd "client"\n')],
+)
+def test_a_call_line_carries_exactly_the_fields_the_logging_path_gives(session_id, error_type, client_id):
+    """CallLines splices its line from encoded pieces for speed; call_fields feeds the logging path.
+    Both must describe a call with the same fields and values."""
+    stream = io.BytesIO()
+    lines = observability.CallLines("demo", stream)
+    info = CallInfo("sse", "handshake", "2024-11-05", client_id, session_id=session_id)
+    record = observability.ToolCallRecord("demo", "echo", info, ["path", 'we"ird'])
+    record.outcome, record.error_type, record.duration_ms = "internal_error", error_type, 12.3456
+    lines.write(record)
+    lines.flush()
+
+    line = json.loads(stream.getvalue())
+    fixed = {"level": "INFO", "logger": "libmcp.calls", "service": "demo", "message": "tool call"}
+    assert {key: value for key, value in line.items() if key != "ts"} == fixed | observability.call_fields(
+        record
+    )
