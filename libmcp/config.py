@@ -42,27 +42,67 @@ CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 class ServiceSettings(BaseSettings):
     """Base class of a service's own settings; field names are the lower-cased variable names."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_prefix="")
+    # allow_inf_nan=False: "inf" or "nan" for a timeout or a limit is refused naming the variable.
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_prefix="", allow_inf_nan=False)
 
 
 class ServerSettings(BaseSettings):
     """The ``MCP_*`` settings every service shares (transport, security, limits, logging)."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_prefix="MCP_")
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, env_prefix="MCP_", allow_inf_nan=False
+    )
 
     host: str = "127.0.0.1"
     port: int | None = Field(default=None, ge=0, le=65535)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     auth_tokens: CommaList = Field(default_factory=list, repr=False)
     allowed_origins: CommaList = Field(default_factory=list)
+    log_level: str = "INFO"
+    shutdown_grace_s: float = Field(default=10.0, ge=0, le=3600)
+    sse_keepalive_s: float = Field(default=15.0, gt=0, le=3600)
+    tool_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
+    env_file: str = DEFAULT_ENV_FILE
+
+    # The HTTP edge, enforced before auth (see docs/API.md, "Limits").
+    max_header_bytes: int = Field(default=32_768, ge=1024, le=1_048_576)
+    max_headers: int = Field(default=100, ge=8, le=10_000)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    keepalive_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    max_connections: int = Field(default=1024, ge=1, le=1_000_000)
+    max_connections_per_client: int = Field(default=256, ge=1, le=1_000_000)
+    trusted_proxies: CommaList = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+
+    # Replies and batches.
+    max_reply_bytes: int = Field(default=16_777_216, ge=4096)
+    max_batch_messages: int = Field(default=64, ge=1, le=100_000)
+
+    # Rate limit (every method counts), keyed by the authenticated identity, else the peer address.
     rate_limit_per_minute: int = Field(default=0, ge=0)
     rate_limit_burst: int = Field(default=0, ge=0)
-    log_level: str = "INFO"
-    shutdown_grace_s: float = Field(default=10.0, ge=0)
-    sse_keepalive_s: float = Field(default=15.0, gt=0)
-    tool_timeout_s: float = Field(default=60.0, gt=0)
-    env_file: str = DEFAULT_ENV_FILE
+
+    # Fairness: tool-call slots, and the share of any shared capacity (tool-call slots, worker threads,
+    # database connections) one identity may hold at once.
+    max_concurrent_calls: int = Field(default=64, ge=1, le=100_000)
+    client_share: float = Field(default=0.5, gt=0, le=1)
+    queue_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+
+    # The 2024-11-05 SSE transport.
+    sse_max_sessions: int = Field(default=1024, ge=1, le=1_000_000)
+    sse_max_sessions_per_client: int = Field(default=64, ge=1, le=1_000_000)
+    sse_outbox_bytes: int = Field(default=4_194_304, ge=65_536)
+
+    @field_validator("auth_tokens", mode="before")
+    @classmethod
+    def _no_blank_tokens(cls, value: Any) -> Any:
+        # "," or " " would otherwise leave the list empty, and an empty list means auth is off.
+        if not isinstance(value, str) or value == "":
+            return value
+        if not _split_commas(value):
+            raise ValueError("is set but holds no token (leave it empty to turn auth off)")
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
 
@@ -38,11 +39,27 @@ def build_server(
     env = dict(os.environ if environ is None else environ)
     env_file = env.get("MCP_ENV_FILE", DEFAULT_ENV_FILE)
     file_values = read_env_file(env_file)
+    warn_if_readable_by_others(env_file)
     known = {*variable_names(ServerSettings), *variable_names(service.settings_class), *known_variables}
     check_unknown(known, environ=env, env_file_values=file_values, env_file=env_file)
     server_settings = load_settings(ServerSettings, environ=env, env_file_values=file_values)
     settings = load_settings(service.settings_class, environ=env, env_file_values=file_values)
     return Server(service, settings, server_settings)
+
+
+def warn_if_readable_by_others(env_file: str) -> None:
+    """Secrets belong in a file only its owner can read: say so when group or others can (0600 fixes it)."""
+    try:
+        mode = os.stat(env_file).st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) and mode & 0o077:
+        logger.warning(
+            "env file %s is readable by group or others (mode %o); it may hold secrets: chmod 600 %s",
+            env_file,
+            mode & 0o777,
+            env_file,
+        )
 
 
 class _DrainingServer(uvicorn.Server):
