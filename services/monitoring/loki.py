@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import httpx
-
 from libmcp import ToolError
-from services.monitoring._http import HEALTH_TIMEOUT, display_url, error_text, make_client
+from services.monitoring._http import HEALTH_TIMEOUT, display_url, error_text, get_bounded, make_client
 from services.monitoring.log_window import LogWindow, clip_line
 from services.monitoring.models import LogEntry
 from services.monitoring.timespec import from_unix_nanos
@@ -16,10 +14,11 @@ from services.monitoring.timespec import from_unix_nanos
 class LokiClient:
     """One Loki server; results are bounded by the line and byte caps given at construction."""
 
-    def __init__(self, base_url: str, *, max_lines: int, max_bytes: int) -> None:
+    def __init__(self, base_url: str, *, max_lines: int, max_bytes: int, max_response_bytes: int) -> None:
         self.url = display_url(base_url)
         self.max_lines = max_lines
         self.max_bytes = max_bytes
+        self.max_response_bytes = max_response_bytes
         self._client = make_client(base_url)
 
     async def aclose(self) -> None:
@@ -47,10 +46,13 @@ class LokiClient:
             "limit": str(limit),
             "direction": "backward",
         }
-        try:
-            response = await self._client.get("/loki/api/v1/query_range", params=params)
-        except httpx.HTTPError as exc:
-            raise ToolError(f"Loki at {self.url} could not be reached: {type(exc).__name__}: {exc}") from None
+        response = await get_bounded(
+            self._client,
+            "/loki/api/v1/query_range",
+            params,
+            backend=f"Loki at {self.url}",
+            max_bytes=self.max_response_bytes,
+        )
         if response.status_code == 400:
             raise ToolError(f"Loki rejected the query: {error_text(response)}. Query was: {query}")
         if response.status_code != 200:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-
 from libmcp import ToolError
-from services.monitoring._http import HEALTH_TIMEOUT, display_url, error_text, make_client
+from services.monitoring._http import HEALTH_TIMEOUT, display_url, error_text, get_bounded, make_client
 from services.monitoring.models import MetricsQuery, Sample, Series
 from services.monitoring.timespec import rfc3339
 
@@ -22,8 +20,9 @@ MAX_POINTS_PER_SERIES = 11_000
 class PrometheusClient:
     """One Prometheus server."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, max_response_bytes: int) -> None:
         self.url = display_url(base_url)
+        self.max_response_bytes = max_response_bytes
         self._client = make_client(base_url)
 
     async def aclose(self) -> None:
@@ -55,12 +54,9 @@ class PrometheusClient:
         return _result(promql, await self._get("/api/v1/query_range", params, promql))
 
     async def _get(self, path: str, params: dict[str, str], promql: str) -> dict[str, Any]:
-        try:
-            response = await self._client.get(path, params=params)
-        except httpx.HTTPError as exc:
-            raise ToolError(
-                f"Prometheus at {self.url} could not be reached: {type(exc).__name__}: {exc}"
-            ) from None
+        response = await get_bounded(
+            self._client, path, params, backend=f"Prometheus at {self.url}", max_bytes=self.max_response_bytes
+        )
         try:
             body = response.json()
         except ValueError:

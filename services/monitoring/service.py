@@ -154,11 +154,16 @@ async def open_backends(ctx: StartupContext) -> None:
             settings.loki_url,
             max_lines=settings.monitoring_max_log_lines,
             max_bytes=settings.monitoring_max_log_bytes,
+            max_response_bytes=settings.monitoring_max_response_bytes,
         )
         if settings.loki_url
         else None
     )
-    state.prometheus = PrometheusClient(settings.prometheus_url) if settings.prometheus_url else None
+    state.prometheus = (
+        PrometheusClient(settings.prometheus_url, max_response_bytes=settings.monitoring_max_response_bytes)
+        if settings.prometheus_url
+        else None
+    )
 
 
 def _container_logs_backend(settings: MonitoringSettings) -> tuple[KubeLogs | DockerLogs | None, str]:

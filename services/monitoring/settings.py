@@ -33,6 +33,7 @@ class MonitoringSettings(ServiceSettings):
     monitoring_namespaces: CommaList = Field(default_factory=list)
     monitoring_max_log_lines: int = Field(default=1000, gt=0)
     monitoring_max_log_bytes: int = Field(default=1_048_576, gt=0)
+    monitoring_max_response_bytes: int = Field(default=8_388_608, ge=1024)
 
     _platform: Platform = PrivateAttr(default_factory=Platform)
 

@@ -139,3 +139,21 @@ def test_without_prometheus_url_query_metrics_is_not_listed(serve_service, tmp_p
     assert names == ["get_container_logs", "search_logs", "get_system_metrics"]
     assert called["message"] == "Unknown tool: query_metrics"
     assert health["checks"]["prometheus"]["status"] == "not_configured"
+
+
+def test_an_answer_larger_than_the_response_cap_is_refused_naming_the_setting(stack, serve_service, tmp_path):
+    _, prometheus_url = stack
+    capped = make_settings(
+        nowhere(tmp_path), PROMETHEUS_URL=prometheus_url, MONITORING_MAX_RESPONSE_BYTES="1024"
+    )
+    url, _ = serve_service(service, capped)
+
+    # Every series the scrape produced, over two minutes: far more than 1 KiB of JSON from Prometheus.
+    everything = rpc_call(url, "query_metrics", {"promql": '{__name__=~".+"}', "start": "2m", "step": "1s"})
+    small = rpc_call(url, "query_metrics", {"promql": "1 + 1"})
+
+    assert everything["isError"] is True
+    text = everything["content"][0]["text"]
+    assert text.startswith(f"Prometheus at {prometheus_url}'s answer is larger than 1024 bytes")
+    assert "MONITORING_MAX_RESPONSE_BYTES" in text and "narrow the query" in text
+    assert small["isError"] is False and small["structuredContent"]["scalar"]["value"] == "2"

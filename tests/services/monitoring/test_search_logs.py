@@ -119,6 +119,22 @@ def test_the_byte_cap_drops_the_oldest_lines(loki, serve_service, tmp_path):
     assert found["truncated"] is True
 
 
+def test_an_answer_larger_than_the_response_cap_is_refused_naming_the_setting(loki, serve_service, tmp_path):
+    standin, loki_url = loki
+    start = datetime.now(UTC) - timedelta(minutes=20)
+    standin.streams = [({"app": "web"}, entries(2000, "line", start, timedelta(milliseconds=100)))]
+    url, _ = serve_service(
+        service,
+        make_settings(nowhere(tmp_path), LOKI_URL=loki_url, MONITORING_MAX_RESPONSE_BYTES="4096"),
+    )
+
+    result = rpc_call(url, "search_logs", {"query": '{app="web"}', "limit": 1000})
+
+    assert result["isError"] is True
+    text = result["content"][0]["text"]
+    assert f"Loki at {loki_url}'s answer is larger than 4096 bytes (MONITORING_MAX_RESPONSE_BYTES)" in text
+
+
 def test_malformed_logql_returns_lokis_parse_error(loki, serve_service, tmp_path):
     _, loki_url = loki
     url, _ = serve_service(service, make_settings(nowhere(tmp_path), LOKI_URL=loki_url))
