@@ -51,6 +51,12 @@ class Metrics:
         )
         self.in_flight = Gauge("mcp_tool_calls_in_flight", "Tool calls running now.", registry=self.registry)
         self.in_flight.set_function(lambda: self.calls.in_flight)
+        self.backend_up = Gauge(
+            "mcp_backend_up",
+            "1 when the last /health run of this check did not find its backend down, else 0.",
+            ["check"],
+            registry=self.registry,
+        )
         self.info = Gauge("mcp_service_info", "Service identity.", ["service"], registry=self.registry)
         self.info.labels(service=service).set(1)
 

@@ -227,6 +227,7 @@ class Server:
             except Exception as exc:
                 result = CheckResult("down", f"health check failed: {type(exc).__name__}: {exc}")
             checks[name] = {"status": result.status, "detail": result.detail}
+            self.metrics.backend_up.labels(check=name).set(0 if result.status == "down" else 1)
             healthy = healthy and result.status != "down"
         body = {
             "status": "ok" if healthy else "degraded",

@@ -128,6 +128,24 @@ def test_a_down_backend_degrades_health_with_503_and_the_reason(serve_service):
     assert rpc(url, "ping").status_code == 200
 
 
+def test_each_health_check_is_a_backend_up_gauge_for_alerts(serve_service):
+    backend = Service("backed", version="1")
+
+    @backend.health_check("database")
+    async def database(ctx) -> CheckResult:
+        return CheckResult("down", "connection refused")
+
+    @backend.health_check("loki")
+    async def loki(ctx) -> CheckResult:
+        return CheckResult("not_configured", "LOKI_URL is not set")
+
+    url, _ = serve_service(backend)
+    httpx.get(f"{url}/health")
+    found = samples(httpx.get(f"{url}/metrics").text)
+    assert found[("mcp_backend_up", (("check", "database"),))] == 0
+    assert found[("mcp_backend_up", (("check", "loki"),))] == 1
+
+
 def test_discovery_document_is_built_from_the_live_tools(demo):
     url, server = demo
     document = httpx.get(f"{url}/.well-known/mcp").json()
