@@ -3,8 +3,9 @@
 PyGithub is synchronous, so every call runs in a worker thread of a dedicated pool. Its Requester is not
 safe to share between threads (the connection object keeps the request being sent in attributes, see
 PyGithub/PyGithub#2052), so the backend holds one ``Github`` client per allowed concurrent call and lends
-each to one thread at a time. The queue of idle clients is also what bounds concurrency: a call waits for
-a free client, never for the event loop.
+each to one thread at a time. A :class:`FairShare` of the clients bounds concurrency: a call waits for a
+free client, never for the event loop, and one caller holds at most its share (``MCP_CLIENT_SHARE``) of
+them, so its slow calls cannot keep every other caller waiting.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from urllib3.util import Retry
 
 from libmcp import ToolError
+from libmcp.fairness import FairShare, ShareTimeout, share_of
 from services.github import VERSION
 from services.github.models import GithubResult
 from services.github.settings import GithubSettings
@@ -105,7 +107,15 @@ class _Outcome:
 class GithubBackend:
     """A pool of PyGithub clients for one service, and the one place their failures become messages."""
 
-    def __init__(self, settings: GithubSettings, registry: CollectorRegistry, *, timeout_s: int) -> None:
+    def __init__(
+        self,
+        settings: GithubSettings,
+        registry: CollectorRegistry,
+        *,
+        timeout_s: int,
+        client_share: float = 1.0,
+        queue_timeout_s: float = 10.0,
+    ) -> None:
         self.api_url = settings.github_api_url
         self.authenticated = bool(settings.github_token)
         self.max_concurrency = settings.github_max_concurrency
@@ -113,6 +123,13 @@ class GithubBackend:
         self.last_rate: dict[str, RateSnapshot] = {}
         self.credentials_rejected = False
         self._executor = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="github")
+        self.queue_timeout_s = queue_timeout_s
+        self._slots = FairShare(
+            self.max_concurrency,
+            share_of(self.max_concurrency, client_share),
+            what="GitHub API clients",
+            settings="GITHUB_MAX_CONCURRENCY, MCP_CLIENT_SHARE and MCP_QUEUE_TIMEOUT_S",
+        )
         self._idle: asyncio.Queue[Github] = asyncio.Queue()
         self._clients = [self._client(settings, timeout_s) for _ in range(self.max_concurrency)]
         for client in self._clients:
@@ -130,18 +147,25 @@ class GithubBackend:
             lazy=True,
         )
 
-    async def call(self, operation: Callable[[Github], T], *, resource: str, subject: str) -> T:
+    async def call(
+        self, operation: Callable[[Github], T], *, resource: str, subject: str, identity: str
+    ) -> T:
         """Run ``operation(client)`` in a worker thread; GitHub failures raise :class:`ToolError`.
 
         ``resource`` is the rate-limit resource the call counts against (``core`` or ``search``);
-        ``subject`` names what was asked for, for "not found" messages.
+        ``subject`` names what was asked for, for "not found" messages; ``identity`` is the caller whose
+        share of the clients the call uses.
         """
-        client = await self._idle.get()
+        try:
+            await self._slots.acquire(identity, self.queue_timeout_s)
+        except ShareTimeout as exc:
+            raise ToolError(str(exc)) from None
+        client = self._idle.get_nowait()  # a held slot always has an idle client: both return together
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, _run, client, operation, resource)
-        # The client goes back to the pool when its thread is done, not when the caller stops waiting
+        # The client and the slot go back when the thread is done, not when the caller stops waiting
         # (a tool timeout cancels the caller while the thread still uses the client).
-        future.add_done_callback(partial(self._finished, client))
+        future.add_done_callback(partial(self._finished, client, identity))
         outcome: _Outcome = await asyncio.shield(future)
         if outcome.error is not None:
             if isinstance(outcome.error, GithubException) and outcome.error.status == 401:
@@ -153,8 +177,9 @@ class GithubBackend:
             value.rate_limit_warning = f"GitHub API rate limit is low: {outcome.rate.describe()}."
         return value
 
-    def _finished(self, client: Github, future: asyncio.Future[_Outcome]) -> None:
+    def _finished(self, client: Github, identity: str, future: asyncio.Future[_Outcome]) -> None:
         self._idle.put_nowait(client)
+        self._slots.release(identity)
         if future.cancelled():
             return
         rate = future.result().rate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
+from typing import Any, TypeVar
 
 from libmcp import CheckResult, Service, StartupContext, ToolContext
 from services.github import VERSION, operations
@@ -24,6 +25,8 @@ from services.github.models import (
     SearchRepositoriesResult,
 )
 from services.github.settings import GithubSettings
+
+T = TypeVar("T")
 
 service = Service(
     "github",
@@ -46,6 +49,11 @@ def _github(ctx: ToolContext) -> GithubBackend:
     return backend
 
 
+async def _call(ctx: ToolContext, operation: Callable[[Any], T], *, resource: str, subject: str) -> T:
+    """One GitHub API operation for the calling client, within its share of the clients."""
+    return await _github(ctx).call(operation, resource=resource, subject=subject, identity=ctx.client_id)
+
+
 @service.tool(
     title="Search repositories",
     read_only=True,
@@ -60,7 +68,8 @@ async def search_repositories(args: SearchRepositoriesArgs, ctx: ToolContext) ->
     page of matches (full name, description, stars, forks, language, topics), the total count and whether a
     next page exists. Only the first 1000 matches can be paged through. Errors: invalid queries (422, with
     GitHub's explanation) and the search rate limit (30 searches a minute with a token, 10 without)."""
-    return await _github(ctx).call(
+    return await _call(
+        ctx,
         partial(operations.search_repositories, args=args),
         resource="search",
         subject=f"search {args.query!r}",
@@ -80,8 +89,8 @@ async def get_repository(args: GetRepositoryArgs, ctx: ToolContext) -> Repositor
     Returns description, topics, license, default branch, stars, forks, open issues, languages (bytes
     per language), latest release (None if it has none) and created/updated/pushed times. Errors: the
     repository does not exist or is not visible to the token (404)."""
-    return await _github(ctx).call(
-        partial(operations.get_repository, args=args), resource="core", subject=f"repository {args.repo}"
+    return await _call(
+        ctx, partial(operations.get_repository, args=args), resource="core", subject=f"repository {args.repo}"
     )
 
 
@@ -100,8 +109,8 @@ async def create_issue(args: CreateIssueArgs, ctx: ToolContext) -> CreateIssueRe
     Takes a title and an optional Markdown body, labels and assignees; returns the created issue's number
     and URL. Each call creates another issue. Errors: no permission (403, or 404 for a repository the token
     cannot see) and invalid assignees or fields (422, with GitHub's details)."""
-    return await _github(ctx).call(
-        partial(operations.create_issue, args=args), resource="core", subject=f"repository {args.repo}"
+    return await _call(
+        ctx, partial(operations.create_issue, args=args), resource="core", subject=f"repository {args.repo}"
     )
 
 
@@ -114,8 +123,8 @@ async def list_issues(args: ListIssuesArgs, ctx: ToolContext) -> ListIssuesResul
     Filters: state (open, closed, all), labels (all must match) and since (updated at or after). GitHub
     includes pull requests in this list; they are marked is_pull_request. Says whether a next page exists.
     Errors: 404 when the repository does not exist or is not visible."""
-    return await _github(ctx).call(
-        partial(operations.list_issues, args=args), resource="core", subject=f"repository {args.repo}"
+    return await _call(
+        ctx, partial(operations.list_issues, args=args), resource="core", subject=f"repository {args.repo}"
     )
 
 
@@ -128,7 +137,8 @@ async def get_issue(args: GetIssueArgs, ctx: ToolContext) -> IssueResult:
     Returns title, state, author, labels, assignees, body and the first 50 comments, oldest first
     (comments_not_shown counts the rest). Errors: 404 when the issue or repository does not exist or is
     not visible."""
-    return await _github(ctx).call(
+    return await _call(
+        ctx,
         partial(operations.get_issue, args=args),
         resource="core",
         subject=f"issue #{args.number} in {args.repo}",
@@ -151,7 +161,8 @@ async def get_file_contents(args: GetFileContentsArgs, ctx: ToolContext) -> File
     404 when the path or ref does not exist."""
     settings: GithubSettings = ctx.settings
     where = f"{args.path or '/'}{' at ' + args.ref if args.ref else ''} in {args.repo}"
-    return await _github(ctx).call(
+    return await _call(
+        ctx,
         partial(operations.get_file_contents, args=args, max_bytes=settings.github_max_file_bytes),
         resource="core",
         subject=f"path {where}",
@@ -166,7 +177,13 @@ async def open_github(ctx: StartupContext) -> None:
     pygithub_logger.handlers.clear()
     pygithub_logger.setLevel(logging.NOTSET)
     timeout_s = max(1, min(30, int(ctx.server_settings.tool_timeout_s)))
-    ctx.state.github = GithubBackend(ctx.settings, ctx.metrics.registry, timeout_s=timeout_s)
+    ctx.state.github = GithubBackend(
+        ctx.settings,
+        ctx.metrics.registry,
+        timeout_s=timeout_s,
+        client_share=ctx.server_settings.client_share,
+        queue_timeout_s=ctx.server_settings.queue_timeout_s,
+    )
 
 
 @service.on_shutdown

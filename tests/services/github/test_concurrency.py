@@ -8,6 +8,7 @@ never about durations.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 
@@ -74,3 +75,37 @@ async def test_a_timed_out_call_keeps_its_client_until_the_thread_is_done(serve_
     assert after["isError"] is False, after
     assert fake.received[-1].path == "/repos/octo-org/empty-notes/issues"
     assert fake.events == ["slow started", "slow answered", "answered /repos/octo-org/slow"]
+
+
+async def call_as(url: str, token: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments},
+    }
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(f"{url}/rpc", json=body, headers={"Authorization": f"Bearer {token}"})
+    result: dict[str, Any] = response.json()["result"]
+    return result
+
+
+async def test_one_client_holds_at_most_its_share_of_the_clients(serve_github, fake):
+    # Two clients, share 0.5: each may hold one of the two; alice's slow call must not hold up bob.
+    url, _ = serve_github(
+        github_max_concurrency=2, mcp={"auth_tokens": ["alice", "bob"], "queue_timeout_s": 0.5}
+    )
+    slow = asyncio.create_task(call_as(url, "alice", "get_repository", {"repo": "octo-org/slow"}))
+    await started(fake)
+
+    over_share = await call_as(url, "alice", "get_repository", {"repo": "octo-org/empty-notes"})
+    bobs = await call_as(url, "bob", "get_repository", {"repo": "octo-org/empty-notes"})
+
+    assert bobs["isError"] is False
+    assert not slow.done()
+    text = error_text(over_share)
+    assert text.startswith("Busy: no free GitHub API clients within 0.5 s")
+    assert "already holds 1, its share of 1" in text and "MCP_CLIENT_SHARE" in text
+    assert fake.paths().count("/repos/octo-org/empty-notes") == 1  # only bob's reached GitHub
+    fake.slow_release.set()
+    assert (await slow)["isError"] is False
