@@ -70,6 +70,7 @@ class ServerSettings(BaseSettings):
     header_timeout_s: float = Field(default=10.0, gt=0, le=3600)
     body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     keepalive_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    send_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     max_connections: int = Field(default=1024, ge=1, le=1_000_000)
     max_connections_per_client: int = Field(default=256, ge=1, le=1_000_000)
     trusted_proxies: CommaList = Field(default_factory=list)
