@@ -199,6 +199,9 @@ def test_schema_describes_every_default_value_and_closes_every_block() -> None:
         ({"services": {"github": {"networkPolicy": {"egressTo": ["everywhere"]}}}}, "egressTo"),
         ({"networkPolicy": {"internet": {"privateCIDRs": ["not-a-cidr"]}}}, "privateCIDRs"),
         ({"services": {"fetch": {"env": {"lower_case": "x"}}}}, "lower_case"),
+        ({"metrics": {"prometheusRule": {"enabled": "yes"}}}, "enabled"),
+        ({"metrics": {"grafanaDashboard": {"labels": {"grafana_dashboard": 1}}}}, "grafana_dashboard"),
+        ({"metrics": {"grafanaDashboard": {"folder": "MCP"}}}, "folder"),
     ],
     ids=[
         "unknown-key",
@@ -211,6 +214,9 @@ def test_schema_describes_every_default_value_and_closes_every_block() -> None:
         "unknown-egress-target",
         "bad-cidr",
         "bad-env-name",
+        "prometheus-rule-enabled-as-string",
+        "dashboard-label-as-number",
+        "unknown-dashboard-key",
     ],
 )
 def test_schema_rejects_wrong_types_and_unknown_keys(values: dict[str, Any], complaint: str) -> None:
@@ -264,8 +270,13 @@ def test_default_values_render_exactly_the_expected_objects() -> None:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_rendered_object_is_valid_for_kubernetes_1_30_and_1_33(variant: str) -> None:
     rendering = render_variant(variant)
-    # ServiceMonitor is a CRD kubernetes-validate has no schema for: checked against its own schema below.
-    built_in = [document for document in rendering.documents if document["kind"] != "ServiceMonitor"]
+    # ServiceMonitor and PrometheusRule are CRDs kubernetes-validate has no schema for: checked against
+    # their own schemas below.
+    built_in = [
+        document
+        for document in rendering.documents
+        if document["kind"] not in ("ServiceMonitor", "PrometheusRule")
+    ]
     results = validate_documents(built_in, KUBE_VERSIONS)
     assert len(results) == len(built_in) * len(KUBE_VERSIONS) > 0
     failures = [result for result in results if result["status"] != "valid"]
@@ -338,6 +349,85 @@ def test_service_monitors_target_the_metrics_port_of_every_enabled_service() -> 
         assert "metrics" in {port["name"] for port in service["spec"]["ports"]}
         assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert render_variant("default").of_kind("ServiceMonitor") == []
+
+
+# The fields of monitoring.coreos.com/v1 PrometheusRule the chart writes (the CRD's own schema, excerpted).
+PROMETHEUS_RULE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PrometheusRule"},
+        "metadata": {"type": "object", "required": ["name", "namespace"]},
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["groups"],
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name", "rules"],
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "interval": {"type": "string"},
+                            "rules": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["expr"],
+                                    "properties": {
+                                        "alert": {"type": "string"},
+                                        "record": {"type": "string"},
+                                        "expr": {"type": ["string", "integer"]},
+                                        "for": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h|d|w|y)$"},
+                                        "labels": {
+                                            "type": "object",
+                                            "additionalProperties": {"type": "string"},
+                                        },
+                                        "annotations": {
+                                            "type": "object",
+                                            "additionalProperties": {"type": "string"},
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                }
+            },
+        },
+    },
+}
+
+
+def test_the_prometheus_rule_is_the_compose_alerts_file() -> None:
+    rendering = render_variant("alerts-dashboard")
+    rule = rendering.get("PrometheusRule", RELEASE)
+    jsonschema.validate(rule, PROMETHEUS_RULE_SCHEMA)
+    alerts_file = yaml.safe_load((CHART_DIR / "files" / "alerts.yaml").read_text(encoding="utf-8"))
+    assert rule["spec"] == alerts_file
+    assert rule["metadata"]["namespace"] == NAMESPACE
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert rule["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
+    assert render_variant("default").of_kind("PrometheusRule") == []
+
+
+def test_the_dashboard_config_map_carries_the_dashboard_file_for_the_grafana_sidecar() -> None:
+    rendering = render_variant("alerts-dashboard")
+    config_map = rendering.get("ConfigMap", f"{RELEASE}-dashboard")
+    dashboard = json.loads((CHART_DIR / "files" / "dashboard.json").read_text(encoding="utf-8"))
+    assert json.loads(config_map["data"]["mcp-sse.json"]) == dashboard
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config_map["metadata"]["annotations"] == {"grafana_folder": "MCP"}
+    assert config_map["metadata"]["namespace"] == "monitoring"
+    in_release_namespace = render({"metrics": {"grafanaDashboard": {"enabled": True}}})
+    assert in_release_namespace.get("ConfigMap", f"{RELEASE}-dashboard")["metadata"]["namespace"] == NAMESPACE
+    assert f"{RELEASE}-dashboard" not in render_variant("default").names("ConfigMap")
 
 
 # --- Pod Security Standards "restricted", written out -------------------------------------------------
