@@ -5,6 +5,10 @@ styles, navigation, banners, ads, sidebars, comments, footers -- and picks the m
 (``<main>``, ``<article>``, ``role=main``, else the block holding the most paragraph text), with
 links made absolute. Conversion (html-to-markdown, a compiled converter) turns that subtree into
 markdown with ATX headings, fenced code blocks and pipe tables.
+
+Both steps, and re-indenting JSON, cost time in proportion to the body (about half a second per MB of
+HTML): with ``max_bytes``, HTML past that size is converted up to it and JSON past it is returned as
+sent, and :attr:`Converted.limited` says so.
 """
 
 from __future__ import annotations
@@ -69,11 +73,16 @@ _CONVERSION_OPTIONS = html_to_markdown.ConversionOptions(
 
 @dataclass(frozen=True, slots=True)
 class Converted:
-    """A body ready for a model: its kind, title (HTML only) and text."""
+    """A body ready for a model: its kind, title (HTML only) and text.
+
+    ``limited`` is set when the body was larger than the conversion cap: HTML then holds the markdown
+    of the body's first ``max_bytes`` only, JSON is the body as sent (not re-indented).
+    """
 
     kind: Kind
     text: str
     title: str | None = None
+    limited: bool = False
 
 
 def media_type(content_type: str) -> str:
@@ -132,8 +141,9 @@ def decode(body: bytes, content_type: str, kind: Kind) -> str:
             pass
     try:
         return body.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data":  # a body cut inside its last character
+            return body[: exc.start].decode("utf-8")
     best = charset_normalizer.from_bytes(body[:65536]).best()
     return body.decode(best.encoding if best else "utf-8", errors="replace")
 
@@ -146,19 +156,27 @@ def _canonical_charset(name: str) -> str:
     )
 
 
-def convert(body: bytes, content_type: str, base_url: str, *, raw: bool = False) -> Converted:
-    """Convert a body for a model; ``raw`` keeps HTML (and JSON) as the server sent it."""
+def convert(
+    body: bytes, content_type: str, base_url: str, *, raw: bool = False, max_bytes: int | None = None
+) -> Converted:
+    """Convert a body for a model; ``raw`` keeps HTML (and JSON) as the server sent it.
+
+    ``max_bytes`` bounds the work: HTML beyond it is not converted, JSON beyond it is not re-indented.
+    """
     kind = classify(content_type, body)
     if kind == "binary":
         return Converted(kind, describe_binary(content_type, len(body)))
+    limited = not raw and kind in ("html", "json") and max_bytes is not None and len(body) > max_bytes
+    if limited and kind == "html":
+        body = body[:max_bytes]
     text = decode(body, content_type, kind)
     if raw:
         return Converted(kind, text, html_title(text) if kind == "html" else None)
     if kind == "html":
         title, markdown = html_to_markdown_text(text, base_url)
-        return Converted(kind, markdown, title)
+        return Converted(kind, markdown, title, limited=limited)
     if kind == "json":
-        return Converted(kind, pretty_json(text))
+        return Converted(kind, text if limited else pretty_json(text), limited=limited)
     return Converted(kind, text)
 
 

@@ -47,6 +47,12 @@ class _Paged(ToolOutput):
         description="True when the response was larger than FETCH_MAX_RESPONSE_BYTES and was cut there."
     )
     max_response_bytes: int = Field(description="The response size cap in force.")
+    conversion_limited: bool = Field(
+        default=False,
+        description="True when the body was larger than FETCH_MAX_CONVERT_BYTES: HTML was converted only "
+        "up to it, JSON is as sent (not re-indented). raw=true returns the whole body.",
+    )
+    max_convert_bytes: int | None = Field(default=None, description="The conversion size cap in force.")
 
     def _notes(self, tool: str, chunk: str) -> str:
         if self.start_index >= self.total_length and self.total_length > 0:
@@ -56,6 +62,12 @@ class _Paged(ToolOutput):
             text += (
                 f"\n\n<error>Content truncated. Call the {tool} tool with a start_index of "
                 f"{self.next_start_index} to get more content.</error>"
+            )
+        elif self.conversion_limited and self.kind == "html":
+            text += (
+                f"\n\n<error>The page is larger than {self.max_convert_bytes:,} bytes "
+                "(FETCH_MAX_CONVERT_BYTES): only that much of it was converted, the content ends there. "
+                f"Call the {tool} tool with raw=true for the whole page source.</error>"
             )
         elif self.body_truncated:
             text += (

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from importlib.metadata import version
 from typing import Any
 
 from libmcp import CheckResult, Service, StartupContext, ToolContext, ToolError
+from libmcp.fairness import share_of
 from services.fetch.client import FetchClient, FetchedResponse, FetchError
-from services.fetch.convert import Converted, classify, convert
+from services.fetch.conversions import Converter, Deadline
+from services.fetch.convert import Converted, classify
 from services.fetch.guard import Guard, GuardPolicy
 from services.fetch.models import (
     WRITE_METHODS,
@@ -61,9 +62,12 @@ async def fetch(args: FetchArgs, ctx: ToolContext) -> FetchResult:
     raw=true returns the HTML source instead of markdown. robots.txt is honoured. Errors (DNS failure,
     connection refused, timeout, TLS, HTTP status >= 400, robots.txt refusal, a private or metadata
     address refused by the SSRF guard, a decompression bomb) come back as an error result saying which.
+    Converting runs within the same time limit as the request (FETCH_TIMEOUT_S); a page larger than
+    FETCH_MAX_CONVERT_BYTES is converted up to that size, with a note (raw=true returns all of it).
     """
     settings: FetchSettings = ctx.settings
     client: FetchClient = ctx.state.client
+    deadline = _deadline(ctx, settings.fetch_timeout_s, "FETCH_TIMEOUT_S")
     robots: RobotsPolicy = ctx.state.robots
     try:
         response = await client.request(
@@ -73,7 +77,7 @@ async def fetch(args: FetchArgs, ctx: ToolContext) -> FetchResult:
         raise ToolError(exc.message) from None
     if response.status >= 400:
         raise ToolError(f"Failed to fetch {args.url} - status code {response.status}")
-    converted = await _convert(response, raw=args.raw)
+    converted = await _convert(ctx, response, raw=args.raw, deadline=deadline)
     chunk, next_start = _page(converted.text, args.start_index, args.max_length)
     return FetchResult(
         **_common(args.url, response, converted, args.start_index, next_start, settings),
@@ -93,9 +97,14 @@ async def http_request(args: HttpRequestArgs, ctx: ToolContext) -> HttpRequestRe
     (body) or as JSON (json), not both. Redirects are followed (each hop checked by the SSRF guard);
     robots.txt is not consulted. An HTTP error status is a normal result; network failures (DNS,
     refused, timeout, TLS), guard refusals and decompression bombs are error results saying which.
+    Conversion shares the request's time limit and FETCH_MAX_CONVERT_BYTES bound, like fetch.
     """
     settings: FetchSettings = ctx.settings
     client: FetchClient = ctx.state.client
+    if args.timeout is not None and args.timeout < settings.fetch_timeout_s:
+        deadline = _deadline(ctx, args.timeout, "timeout")
+    else:
+        deadline = _deadline(ctx, settings.fetch_timeout_s, "FETCH_TIMEOUT_S")
     if args.method in WRITE_METHODS and not settings.fetch_allow_write_methods:
         raise ToolError(
             f"Method {args.method} is refused: this server allows only GET and HEAD "
@@ -130,7 +139,7 @@ async def http_request(args: HttpRequestArgs, ctx: ToolContext) -> HttpRequestRe
     if args.method == "HEAD":
         converted = Converted(classify(response.content_type, b""), "")
     else:
-        converted = await _convert(response, raw=args.raw)
+        converted = await _convert(ctx, response, raw=args.raw, deadline=deadline)
     chunk, next_start = _page(converted.text, args.start_index, args.max_length)
     return HttpRequestResult(
         **_common(args.url, response, converted, args.start_index, next_start, settings),
@@ -156,6 +165,13 @@ async def open_client(ctx: StartupContext) -> None:
         max_redirects=settings.fetch_max_redirects,
     )
     ctx.state.robots = RobotsPolicy(ctx.state.client, settings.fetch_user_agent)
+    threads = settings.fetch_convert_threads
+    ctx.state.converter = Converter(
+        threads=threads,
+        per_client=share_of(threads, ctx.server_settings.client_share),
+        max_bytes=settings.fetch_max_convert_bytes,
+        queue_timeout_s=ctx.server_settings.queue_timeout_s,
+    )
 
 
 @service.on_shutdown
@@ -163,6 +179,9 @@ async def close_client(ctx: StartupContext) -> None:
     client: FetchClient | None = getattr(ctx.state, "client", None)
     if client is not None:
         await client.aclose()
+    converter: Converter | None = getattr(ctx.state, "converter", None)
+    if converter is not None:
+        converter.shutdown()
 
 
 @service.health_check("ssrf_guard")
@@ -177,15 +196,20 @@ async def ssrf_guard(ctx: StartupContext) -> CheckResult:
 
 # Helpers ------------------------------------------------------------------------------------------
 
-# Bodies above this size are converted in a worker thread (lxml and the converter release the GIL).
-_THREAD_THRESHOLD = 64 * 1024
+
+def _deadline(ctx: ToolContext, request_timeout_s: float, named: str) -> Deadline:
+    """The call's deadline, from its start: the request's time limit, or the tool timeout if shorter."""
+    tool_timeout_s = ctx.server_settings.tool_timeout_s
+    if tool_timeout_s < request_timeout_s:
+        return Deadline.after(tool_timeout_s, f"MCP_TOOL_TIMEOUT_S={tool_timeout_s:g} s")
+    return Deadline.after(request_timeout_s, f"{named}={request_timeout_s:g} s")
 
 
-async def _convert(response: FetchedResponse, *, raw: bool) -> Converted:
-    base_url = str(response.final_url)
-    if len(response.body) < _THREAD_THRESHOLD:
-        return convert(response.body, response.content_type, base_url, raw=raw)
-    return await asyncio.to_thread(convert, response.body, response.content_type, base_url, raw=raw)
+async def _convert(
+    ctx: ToolContext, response: FetchedResponse, *, raw: bool, deadline: Deadline
+) -> Converted:
+    converter: Converter = ctx.state.converter
+    return await converter.convert(response, raw=raw, client_id=ctx.client_id, deadline=deadline)
 
 
 def _page(text: str, start_index: int, max_length: int) -> tuple[str, int | None]:
@@ -216,4 +240,6 @@ def _common(
         "response_bytes": len(response.body),
         "body_truncated": response.body_truncated,
         "max_response_bytes": settings.fetch_max_response_bytes,
+        "conversion_limited": converted.limited,
+        "max_convert_bytes": settings.fetch_max_convert_bytes,
     }

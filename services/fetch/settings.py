@@ -20,3 +20,15 @@ class FetchSettings(ServiceSettings):
     fetch_timeout_s: float = Field(default=30.0, gt=0)
     fetch_max_response_bytes: int = Field(default=10_485_760, gt=0)
     fetch_max_redirects: int = Field(default=5, ge=0, le=50)
+    fetch_max_convert_bytes: int = Field(
+        default=2_097_152,
+        gt=0,
+        description="Largest body converted to markdown (HTML) or re-indented (JSON); past it, HTML is "
+        "converted up to it and JSON returned as sent, with a note.",
+    )
+    fetch_convert_threads: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Threads converting large bodies; one client gets MCP_CLIENT_SHARE of them.",
+    )

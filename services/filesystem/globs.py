@@ -3,20 +3,30 @@
 ``*`` and ``?`` match within one name, ``**`` as a whole segment matches any number of directories
 (at least one name when it ends the pattern),
 ``[abc]``, ``[a-z]`` and ``[!abc]`` choose one character, ``{a,b}`` chooses an alternative (not nested).
-``*`` also matches names starting with a dot. A pattern is a model's input, so it may be hostile:
-matching costs at most (pattern length times name length) per name and alternatives are capped.
+``*`` also matches names starting with a dot. A pattern is a model's input, so it may be hostile: its
+length, segments, ``**`` segments, wildcards and alternatives are bounded by :class:`GlobLimits` (each a
+FILESYSTEM_* setting), and matching is iterative, costing at most (segments times path depth) name
+matches per alternative, each at most (pattern length times name length).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-
-MAX_ALTERNATIVES = 64
 
 
 class GlobError(ValueError):
-    """A pattern that cannot be used (too many alternatives)."""
+    """A pattern that cannot be used; the message names the limit and the setting that raises it."""
+
+
+@dataclass(frozen=True, slots=True)
+class GlobLimits:
+    """How complex one pattern may be (the FILESYSTEM_MAX_* settings; these defaults are theirs)."""
+
+    max_length: int = 1024
+    max_segments: int = 32
+    max_double_stars: int = 8
+    max_wildcards: int = 64
+    max_alternatives: int = 64
 
 
 @dataclass(frozen=True)
@@ -98,31 +108,50 @@ def _one(token: Token, char: str) -> bool:
     return token == char  # _Star never reaches here: _match_name handles it first
 
 
-def expand_braces(pattern: str) -> list[str]:
-    """``a{b,c}d`` → ``[abd, acd]``; raises GlobError past MAX_ALTERNATIVES."""
-    start = pattern.find("{")
-    end = pattern.find("}", start + 1)
-    if start < 0 or end < 0 or "{" in pattern[start + 1 : end]:
-        return [pattern]
-    head, options, tail = pattern[:start], pattern[start + 1 : end].split(","), pattern[end + 1 :]
-    results: list[str] = []
-    for rest in expand_braces(tail):
-        for option in options:
-            results.append(head + option + rest)
-            if len(results) > MAX_ALTERNATIVES:
-                raise GlobError(f"expands to more than {MAX_ALTERNATIVES} alternatives")
-    return results
+def expand_braces(pattern: str, max_alternatives: int = GlobLimits().max_alternatives) -> list[str]:
+    """``a{b,c}d`` → ``[abd, acd]``; raises GlobError past ``max_alternatives``.
+
+    Groups are expanded from the left, one loop per group (a pattern of 1024 characters has at most
+    341 groups, and the cap stops the product long before that).
+    """
+    results = [""]
+    rest = pattern
+    while True:
+        start = rest.find("{")
+        end = rest.find("}", start + 1)
+        if start < 0 or end < 0 or "{" in rest[start + 1 : end]:
+            return [done + rest for done in results]
+        head, options = rest[:start], rest[start + 1 : end].split(",")
+        if len(results) * len(options) > max_alternatives:
+            raise GlobError(
+                f"expands to more than {max_alternatives} alternatives "
+                f"(FILESYSTEM_MAX_GLOB_ALTERNATIVES={max_alternatives}); use fewer {{a,b}} choices"
+            )
+        results = [done + head + option for option in options for done in results]
+        rest = rest[end + 1 :]
+
+
+Segments = tuple[tuple[Token, ...] | None, ...]  # None for a "**" segment
 
 
 class Glob:
-    """A compiled pattern: :meth:`matches` takes a relative path with ``/`` separators."""
+    """A compiled pattern: :meth:`matches` takes a relative path with ``/`` separators.
 
-    def __init__(self, pattern: str) -> None:
+    Raises :class:`GlobError` when the pattern is more complex than ``limits`` allow.
+    """
+
+    def __init__(self, pattern: str, limits: GlobLimits = GlobLimits()) -> None:
+        if len(pattern) > limits.max_length:
+            raise GlobError(
+                f"is {len(pattern)} characters long, more than FILESYSTEM_MAX_PATTERN_LENGTH="
+                f"{limits.max_length}"
+            )
         self.pattern = pattern
-        self._alternatives = [
+        self._alternatives: list[Segments] = [
             tuple(None if segment == "**" else _tokens(segment) for segment in _segments(alternative))
-            for alternative in expand_braces(pattern)
+            for alternative in expand_braces(pattern, limits.max_alternatives)
         ]
+        _check_complexity(self._alternatives, limits)
 
     def matches(self, path: str) -> bool:
         parts = tuple(part for part in path.split("/") if part)
@@ -133,15 +162,54 @@ def _segments(pattern: str) -> list[str]:
     return [segment for segment in pattern.split("/") if segment not in ("", ".")]
 
 
-def _match_parts(segments: tuple[tuple[Token, ...] | None, ...], parts: tuple[str, ...]) -> bool:
-    @cache
-    def match(s: int, p: int) -> bool:
-        if s == len(segments):
-            return p == len(parts)
-        segment = segments[s]
-        if segment is None:  # "**": zero or more whole names; one or more when it ends the pattern
-            first = p + 1 if s == len(segments) - 1 else p
-            return any(match(s + 1, q) for q in range(first, len(parts) + 1))
-        return p < len(parts) and _match_name(segment, parts[p]) and match(s + 1, p + 1)
+def _check_complexity(alternatives: list[Segments], limits: GlobLimits) -> None:
+    double_stars = max((segments.count(None) for segments in alternatives), default=0)
+    if double_stars > limits.max_double_stars:
+        raise GlobError(
+            f"has {double_stars} '**' segments, more than FILESYSTEM_MAX_GLOB_DOUBLE_STARS="
+            f"{limits.max_double_stars}; one '**' already spans any number of directories"
+        )
+    longest = max((len(segments) for segments in alternatives), default=0)
+    if longest > limits.max_segments:
+        raise GlobError(
+            f"has {longest} path segments, more than FILESYSTEM_MAX_GLOB_SEGMENTS={limits.max_segments}; "
+            "search from a deeper directory, or use '**' for the directories in between"
+        )
+    wildcards = sum(
+        1
+        for segments in alternatives
+        for segment in segments
+        if segment is not None
+        for token in segment
+        if not isinstance(token, str)
+    )
+    if wildcards > limits.max_wildcards:
+        raise GlobError(
+            f"has {wildcards} wildcards (*, ? and [...], counted in every {{a,b}} alternative), more "
+            f"than FILESYSTEM_MAX_GLOB_WILDCARDS={limits.max_wildcards}"
+        )
 
-    return match(0, 0)
+
+def _match_parts(segments: Segments, parts: tuple[str, ...]) -> bool:
+    """Whether ``segments`` match ``parts`` exactly: a table filled from the last segment back, no recursion.
+
+    ``rest[p]`` says whether the segments after the current one match ``parts[p:]``.
+    """
+    depth = len(parts)
+    rest = [False] * depth + [True]
+    for index in range(len(segments) - 1, -1, -1):
+        segment = segments[index]
+        here = [False] * (depth + 1)
+        if segment is None:  # "**": zero or more whole names; one or more when it ends the pattern
+            skip = 1 if index == len(segments) - 1 else 0
+            found = False
+            for p in range(depth - skip, -1, -1):
+                found = found or rest[p + skip]
+                here[p] = found
+        else:
+            for p in range(depth):
+                here[p] = rest[p + 1] and _match_name(segment, parts[p])
+        if not any(here):
+            return False
+        rest = here
+    return rest[0]

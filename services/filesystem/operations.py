@@ -17,11 +17,11 @@ import os
 import stat
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from services.filesystem.globs import Glob, GlobError
+from services.filesystem.globs import Glob, GlobError, GlobLimits
 from services.filesystem.models import (
     AllowedRoot,
     DirectoryEntry,
@@ -48,7 +48,6 @@ from services.filesystem.sandbox import (
 )
 
 LIST_SCAN_BUDGET = 100_000
-SEARCH_SCAN_BUDGET = 200_000
 _CHUNK = 65_536
 
 
@@ -60,6 +59,8 @@ class Limits:
     max_write_bytes: int
     max_search_results: int
     search_time_budget_s: float
+    search_max_entries: int = 200_000
+    glob: GlobLimits = field(default_factory=GlobLimits)
 
 
 def iso(timestamp: float) -> str:
@@ -470,14 +471,18 @@ def list_directory(
 # search_files ----------------------------------------------------------------------------------
 
 
-def check_pattern(path: str, pattern: str, what: str = "pattern") -> None:
-    """Refuse patterns that name anything outside the directory searched."""
+def check_pattern(path: str, pattern: str, limits: GlobLimits, what: str = "pattern") -> None:
+    """Refuse patterns that name anything outside the directory searched (or too long to quote)."""
     if not pattern.strip():
         raise failed(path, f"{what} is empty")
+    if len(pattern) > limits.max_length:
+        raise refused(
+            path,
+            f"{what} is {len(pattern)} characters long, more than FILESYSTEM_MAX_PATTERN_LENGTH="
+            f"{limits.max_length}",
+        )
     if "\x00" in pattern:
         raise refused(path, f"{what} {pattern!r} contains a NUL byte")
-    if len(pattern) > 1024:
-        raise refused(path, f"{what} is longer than 1024 characters")
     if pattern.startswith(("/", "~")):
         raise refused(path, f"{what} {pattern!r} must be relative to the directory searched")
     if ".." in pattern.split("/"):
@@ -493,16 +498,14 @@ def search_files(
     exclude_patterns: list[str],
     max_results: int | None,
 ) -> SearchFilesResult:
-    check_pattern(path, pattern)
+    check_pattern(path, pattern, limits.glob)
     for exclude in exclude_patterns:
-        check_pattern(path, exclude, "exclude pattern")
-    try:
-        matcher = Glob(pattern)
-        skip = [Glob(item) for item in exclude_patterns]
-    except GlobError as exc:
-        raise failed(path, f"pattern: {exc}") from None
+        check_pattern(path, exclude, limits.glob, "exclude pattern")
+    matcher = _compile(path, pattern, limits.glob, "pattern")
+    skip = [_compile(path, item, limits.glob, "exclude pattern") for item in exclude_patterns]
     cap = min(max_results or limits.max_search_results, limits.max_search_results)
-    scan = _Scan(budget=SEARCH_SCAN_BUDGET, deadline=time.monotonic() + limits.search_time_budget_s)
+    budget = limits.search_max_entries
+    scan = _Scan(budget=budget, deadline=time.monotonic() + limits.search_time_budget_s)
     matches: list[SearchMatch] = []
     reason: str | None = None
     with sandbox.open_directory(path) as location:
@@ -517,9 +520,10 @@ def search_files(
                 )
     if reason is None and scan.exhausted:
         reason = (
-            f"scanned {SEARCH_SCAN_BUDGET} entries"
-            if scan.scanned > SEARCH_SCAN_BUDGET
-            else f"took longer than {limits.search_time_budget_s:g} s"
+            f"scanned {budget} entries (FILESYSTEM_SEARCH_MAX_ENTRIES); search a smaller directory"
+            if scan.scanned > budget
+            else f"took longer than {limits.search_time_budget_s:g} s (FILESYSTEM_SEARCH_TIMEOUT_S, at most "
+            "half of MCP_TOOL_TIMEOUT_S); search a smaller directory"
         )
     return SearchFilesResult(
         path=display,
@@ -527,8 +531,15 @@ def search_files(
         matches=matches,
         truncated=reason is not None,
         truncated_reason=reason,
-        entries_scanned=min(scan.scanned, SEARCH_SCAN_BUDGET),
+        entries_scanned=min(scan.scanned, budget),
     )
+
+
+def _compile(path: str, pattern: str, limits: GlobLimits, what: str) -> Glob:
+    try:
+        return Glob(pattern, limits)
+    except GlobError as exc:
+        raise failed(path, f"{what} {exc}") from None
 
 
 # move_file -------------------------------------------------------------------------------------

@@ -7,22 +7,22 @@ Where it runs: work that is small and bounded runs on the event loop itself (res
 file, reading one of at most INLINE_READ_BYTES, describing a file, listing the roots): it takes tens of
 microseconds, less than handing it to a thread, and under load a worker thread waits for the GIL up to a
 switch interval (5 ms) after each of its system calls. Everything else (larger files, directory walks,
-searches, writes with their fsyncs) runs in the service's own pool of WORKER_THREADS threads.
+searches, writes with their fsyncs) runs in the service's own :class:`WorkerPool` of
+FILESYSTEM_WORKER_THREADS threads, of which one client holds at most its share (MCP_CLIENT_SHARE).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
-from types import SimpleNamespace
 from typing import TypeVar
 
 from libmcp import CheckResult, ServerSettings, Service, StartupContext, ToolContext
+from libmcp.fairness import share_of
 from services.filesystem import operations
+from services.filesystem.globs import GlobLimits
 from services.filesystem.models import (
     CreateDirectoryArgs,
     CreateDirectoryResult,
@@ -42,13 +42,11 @@ from services.filesystem.models import (
 )
 from services.filesystem.sandbox import Sandbox
 from services.filesystem.settings import FilesystemSettings
+from services.filesystem.workers import WorkerPool
 
 VERSION = version("mcp-sse")
-SEARCH_TIME_BUDGET_S = 10.0
 # Files up to this size (by fstat on the open descriptor) are read on the event loop.
 INLINE_READ_BYTES = 65_536
-# Bounded: writes wait on fsync and searches run up to their time budget, in parallel up to this many.
-WORKER_THREADS = 8
 
 T = TypeVar("T")
 
@@ -82,34 +80,24 @@ def limits_of(settings: FilesystemSettings, server_settings: ServerSettings) -> 
         max_write_bytes=settings.filesystem_max_write_bytes,
         max_search_results=settings.filesystem_max_search_results,
         # Stop searching well before the tool timeout, so a partial answer arrives instead of a timeout.
-        search_time_budget_s=min(SEARCH_TIME_BUDGET_S, server_settings.tool_timeout_s * 0.5),
+        search_time_budget_s=min(settings.filesystem_search_timeout_s, server_settings.tool_timeout_s * 0.5),
+        search_max_entries=settings.filesystem_search_max_entries,
+        glob=GlobLimits(
+            max_length=settings.filesystem_max_pattern_length,
+            max_segments=settings.filesystem_max_glob_segments,
+            max_double_stars=settings.filesystem_max_glob_double_stars,
+            max_wildcards=settings.filesystem_max_glob_wildcards,
+            max_alternatives=settings.filesystem_max_glob_alternatives,
+        ),
     )
 
 
 async def _in_thread(
-    state: SimpleNamespace,
-    function: Callable[[], T],
-    *,
-    if_never_run: Callable[[], None] | None = None,
+    ctx: ToolContext, function: Callable[[], T], *, if_never_run: Callable[[], None] | None = None
 ) -> T:
-    """Run ``function`` in the service's worker pool (with this task's context variables).
-
-    ``if_never_run`` is called when the call is cancelled (tool timeout, client gone, shutdown) before a
-    thread picked the work up, e.g. to close a descriptor ``function`` would have closed.
-    """
-    workers: ThreadPoolExecutor = state.workers
-    try:
-        future = workers.submit(contextvars.copy_context().run, function)
-    except BaseException:
-        if if_never_run is not None:
-            if_never_run()
-        raise
-    try:
-        return await asyncio.wrap_future(future)
-    finally:
-        # cancel() succeeds only for work no thread has started (or that was cancelled already).
-        if future.cancel() and if_never_run is not None:
-            if_never_run()
+    """Run ``function`` in the worker pool, within the calling client's share of its threads."""
+    workers: WorkerPool = ctx.state.workers
+    return await workers.run(ctx.client_id, function, if_never_run=if_never_run)
 
 
 @service.on_startup
@@ -117,14 +105,18 @@ async def open_sandbox(ctx: StartupContext) -> None:
     settings: FilesystemSettings = ctx.settings
     ctx.state.sandbox = Sandbox(settings.allowed_paths)
     ctx.state.limits = limits_of(settings, ctx.server_settings)
-    ctx.state.workers = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="filesystem")
+    threads = settings.filesystem_worker_threads
+    ctx.state.workers = WorkerPool(
+        threads,
+        share_of(threads, ctx.server_settings.client_share),
+        ctx.server_settings.queue_timeout_s,
+    )
 
 
 @service.on_shutdown
 async def stop_workers(ctx: StartupContext) -> None:
-    workers: ThreadPoolExecutor = ctx.state.workers
-    # Work not started is dropped; running work (a search stops within its time budget) ends on its own.
-    workers.shutdown(wait=False, cancel_futures=True)
+    workers: WorkerPool = ctx.state.workers
+    workers.shutdown()
 
 
 @service.tool(title="Read a text file", read_only=True, idempotent=True)
@@ -152,7 +144,7 @@ async def read_file(args: ReadFileArgs, ctx: ToolContext) -> ReadFileResult:
     )
     if opened.size <= INLINE_READ_BYTES:
         return read()
-    return await _in_thread(ctx.state, read, if_never_run=opened.close)
+    return await _in_thread(ctx, read, if_never_run=opened.close)
 
 
 @service.tool(title="Write a text file", destructive=True, idempotent=True)
@@ -165,7 +157,7 @@ async def write_file(args: WriteFileArgs, ctx: ToolContext) -> WriteFileResult:
     write cap, read-only roots, directories and special files are refused.
     """
     return await _in_thread(
-        ctx.state,
+        ctx,
         functools.partial(
             operations.write_file,
             _sandbox(ctx),
@@ -186,7 +178,7 @@ async def list_directory(args: ListDirectoryArgs, ctx: ToolContext) -> ListDirec
     Symbolic links are listed as symlinks and never entered.
     """
     return await _in_thread(
-        ctx.state,
+        ctx,
         functools.partial(
             operations.list_directory,
             _sandbox(ctx),
@@ -206,7 +198,7 @@ async def create_directory(args: CreateDirectoryArgs, ctx: ToolContext) -> Creat
     Succeeds, with created=false, when the directory already exists.
     """
     path, created = await _in_thread(
-        ctx.state, functools.partial(operations.create_directory, _sandbox(ctx), args.path)
+        ctx, functools.partial(operations.create_directory, _sandbox(ctx), args.path)
     )
     return CreateDirectoryResult(path=path, created=created)
 
@@ -224,10 +216,13 @@ async def search_files(args: SearchFilesArgs, ctx: ToolContext) -> SearchFilesRe
 
     `*.md` matches in `path` itself, `**/*.md` at any depth, `src/**/test_*.py` under src. The search
     never follows symbolic links, stops at max_results (and the server's cap) and at a time and entry
-    budget, and says so in truncated_reason. Patterns may not start with / or contain '..'.
+    budget (FILESYSTEM_SEARCH_TIMEOUT_S, FILESYSTEM_SEARCH_MAX_ENTRIES), and says so in
+    truncated_reason. Patterns may not start with / or contain '..', and are refused, naming the
+    limit, past the server's caps on length, segments, `**` segments, wildcards and {a,b}
+    alternatives (FILESYSTEM_MAX_PATTERN_LENGTH, FILESYSTEM_MAX_GLOB_*; defaults 1024, 32, 8, 64, 64).
     """
     return await _in_thread(
-        ctx.state,
+        ctx,
         functools.partial(
             operations.search_files,
             _sandbox(ctx),
@@ -248,7 +243,7 @@ async def move_file(args: MoveFileArgs, ctx: ToolContext) -> MoveFileResult:
     exist. A symbolic link is moved as a link. Moving between different file systems is not supported.
     """
     return await _in_thread(
-        ctx.state,
+        ctx,
         functools.partial(
             operations.move_file, _sandbox(ctx), args.source, args.destination, overwrite=args.overwrite
         ),

@@ -63,7 +63,19 @@ def test_malformed_allowed_paths_fail_naming_the_variable(value: str, problem: s
 
 
 @pytest.mark.parametrize(
-    "variable", ["FILESYSTEM_MAX_READ_BYTES", "FILESYSTEM_MAX_WRITE_BYTES", "FILESYSTEM_MAX_SEARCH_RESULTS"]
+    "variable",
+    [
+        "FILESYSTEM_MAX_READ_BYTES",
+        "FILESYSTEM_MAX_WRITE_BYTES",
+        "FILESYSTEM_MAX_SEARCH_RESULTS",
+        "FILESYSTEM_SEARCH_MAX_ENTRIES",
+        "FILESYSTEM_MAX_PATTERN_LENGTH",
+        "FILESYSTEM_MAX_GLOB_SEGMENTS",
+        "FILESYSTEM_MAX_GLOB_DOUBLE_STARS",
+        "FILESYSTEM_MAX_GLOB_WILDCARDS",
+        "FILESYSTEM_MAX_GLOB_ALTERNATIVES",
+        "FILESYSTEM_WORKER_THREADS",
+    ],
 )
 def test_limits_must_be_positive_integers(variable: str) -> None:
     for value in ("0", "-1", "lots"):
