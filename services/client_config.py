@@ -88,8 +88,13 @@ def _url(entry: ServiceEntry, options: ConfigOptions) -> str:
     return base + endpoint_path(options.transport)
 
 
+LITELLM_MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
+"""LiteLLM's own key, for clients of LiteLLM; 1.110 refuses to start without a strong one."""
+
+
 def litellm_config(options: ConfigOptions) -> dict[str, Any]:
-    """The ``mcp_servers:`` block of LiteLLM's ``config.yaml`` for the selected services."""
+    """LiteLLM's ``config.yaml`` for the selected services: ``mcp_servers:`` and the ``general_settings``
+    that let it start (LiteLLM >= 1.110 refuses an unset, empty or well-known master key)."""
     servers: dict[str, Any] = {}
     for entry in _selected(options):
         server: dict[str, Any] = {
@@ -101,7 +106,10 @@ def litellm_config(options: ConfigOptions) -> dict[str, Any]:
             server["auth_type"] = "bearer_token"
             server["authentication_token"] = f"os.environ/{options.auth_env}"
         servers[entry.name] = server
-    return {"mcp_servers": servers}
+    return {
+        "general_settings": {"master_key": f"os.environ/{LITELLM_MASTER_KEY_ENV}"},
+        "mcp_servers": servers,
+    }
 
 
 def openwebui_connections(

@@ -120,6 +120,9 @@ def test_litellm_config_for_each_target(target, transport, url):
     assert server["transport"] == transport
     assert server["auth_type"] == "bearer_token"
     assert server["authentication_token"] == "os.environ/MCP_TOKEN"
+    # LiteLLM 1.110 refuses to start without a strong master key: the block names where it comes from.
+    settings = yaml.safe_load(result.stdout)["general_settings"]
+    assert settings == {"master_key": "os.environ/LITELLM_MASTER_KEY"}
 
 
 def test_chart_release_names_follow_the_chart_helper():

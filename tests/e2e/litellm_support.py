@@ -1,9 +1,9 @@
 """Run the real LiteLLM proxy against our services: write its config.yaml, start it, call its MCP endpoints.
 
-LiteLLM is installed in its own venv (``.tools/litellm``) by ``scripts/setup.d/70-litellm.sh``, because it
-pins many packages that must not leak into ``.venv``. :class:`LiteLLMProxy` runs
-``litellm --config config.yaml`` on a free loopback port without a database, and wraps the REST side of
-its MCP gateway:
+Each proven LiteLLM version is installed in a venv of its own (``.tools/litellm-<version>``) by
+``scripts/setup.d/70-litellm.sh``, because it pins many packages that must not leak into ``.venv``.
+:class:`LiteLLMProxy` runs ``litellm --config config.yaml`` of one version on a free loopback port without
+a database, and wraps the REST side of its MCP gateway:
 
 - ``GET /v1/mcp/server``: the configured servers with their ``server_id``;
 - ``GET /mcp-rest/tools/list``: every server's tools, each tagged with ``mcp_info.server_name``, plus a
@@ -31,19 +31,24 @@ import yaml
 
 from tests.support.servers import REPO_ROOT, free_port
 
-# The version the end-to-end tests prove; scripts/setup.d/70-litellm.sh installs exactly this one.
-LITELLM_VERSION = "1.109.1"
-LITELLM_VENV = REPO_ROOT / ".tools" / "litellm"
-LITELLM_BIN = LITELLM_VENV / "bin" / "litellm"
+# The versions the end-to-end tests prove; scripts/setup.d/70-litellm.sh installs exactly these.
+LITELLM_VERSIONS = ("1.109.1", "1.110.2")
 SETUP_SCRIPT = "scripts/setup.d/70-litellm.sh"
+MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
 
 
-def installed_version() -> str | None:
-    """The LiteLLM version in the tool venv (from its stamp file), or None when it is not installed."""
-    stamps = sorted(LITELLM_VENV.glob(".installed-litellm-*"))
-    if not LITELLM_BIN.exists() or not stamps:
-        return None
-    return stamps[-1].name.removeprefix(".installed-litellm-")
+def litellm_venv(version: str) -> Path:
+    return REPO_ROOT / ".tools" / f"litellm-{version}"
+
+
+def litellm_bin(version: str) -> Path:
+    return litellm_venv(version) / "bin" / "litellm"
+
+
+def is_installed(version: str) -> bool:
+    """Whether the setup script finished installing ``version`` (it writes the stamp file last)."""
+    venv = litellm_venv(version)
+    return litellm_bin(version).exists() and (venv / f".installed-litellm-{version}").exists()
 
 
 @dataclass(frozen=True)
@@ -73,11 +78,13 @@ def service_entry(base_url: str, transport: Literal["http", "sse"], **options: A
 
 
 def write_config(
-    path: Path, servers: Mapping[str, McpServerEntry | Mapping[str, Any]], master_key: str
+    path: Path,
+    servers: Mapping[str, McpServerEntry | Mapping[str, Any]],
+    general_settings: Mapping[str, Any],
 ) -> Path:
     """Write a database-less LiteLLM config.yaml whose ``mcp_servers`` are ``servers``."""
     config = {
-        "general_settings": {"master_key": master_key},
+        "general_settings": dict(general_settings),
         "litellm_settings": {"telemetry": False},
         "mcp_servers": {
             name: entry.to_config() if isinstance(entry, McpServerEntry) else dict(entry)
@@ -89,17 +96,20 @@ def write_config(
 
 
 class LiteLLMProxy:
-    """``litellm --config CONFIG`` on a free loopback port, stopped with SIGTERM (its whole group)."""
+    """``litellm --config CONFIG`` of one version on a free loopback port, stopped with SIGTERM (its whole
+    group)."""
 
     def __init__(
         self,
         config: Path,
         master_key: str,
+        version: str,
         *,
         env: Mapping[str, str] | None = None,
         log_path: Path | None = None,
     ) -> None:
         self.config = config
+        self.version = version
         self.extra_env = dict(env or {})
         self.master_key = master_key
         self.port = free_port()
@@ -120,7 +130,7 @@ class LiteLLMProxy:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [
-                    str(LITELLM_BIN),
+                    str(litellm_bin(self.version)),
                     "--config",
                     str(self.config),
                     "--host",
@@ -212,11 +222,18 @@ def running_proxy(
     directory: Path,
     servers: Mapping[str, McpServerEntry | Mapping[str, Any]],
     master_key: str,
+    version: str,
+    *,
+    general_settings: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Iterator[LiteLLMProxy]:
-    """Write ``directory/config.yaml`` for ``servers`` and run LiteLLM on it (with ``env`` added to its
-    environment, for ``os.environ/NAME`` references) for the ``with`` block."""
+    """Write ``directory/config.yaml`` for ``servers`` and run LiteLLM ``version`` on it (with ``env``
+    added to its environment, for ``os.environ/NAME`` references) for the ``with`` block.
+
+    ``general_settings`` default to ``master_key`` written inline; pass what ``mcp-sse config litellm``
+    prints (``master_key: os.environ/LITELLM_MASTER_KEY``) to run it as printed."""
     directory.mkdir(parents=True, exist_ok=True)
-    config = write_config(directory / "config.yaml", servers, master_key)
-    with LiteLLMProxy(config, master_key, env=env) as proxy:
+    settings = general_settings if general_settings is not None else {"master_key": master_key}
+    config = write_config(directory / "config.yaml", servers, settings)
+    with LiteLLMProxy(config, master_key, version, env=env) as proxy:
         yield proxy

@@ -1,8 +1,10 @@
-"""The real LiteLLM proxy (version pinned in litellm_support) lists and calls the tools of all five services.
+"""The real LiteLLM proxy, in each proven version (litellm_support.LITELLM_VERSIONS), lists and calls the
+tools of all five services over both transports.
 
-One proxy runs for the module, without a database. Its config.yaml is what ``mcp-sse config litellm``
-prints (``--auth-env E2E_MCP_TOKEN``; see client_configs.py), once per transport, plus two entries
-written here:
+One proxy per version runs for the module, without a database. Its config.yaml is what
+``mcp-sse config litellm`` prints (``--auth-env E2E_MCP_TOKEN``; see client_configs.py), once per
+transport: ``general_settings.master_key: os.environ/LITELLM_MASTER_KEY`` (LiteLLM 1.110 refuses to start
+without a strong master key) and these ``mcp_servers`` entries, plus two written here:
 
 - ``<name>``: ``transport: http``, ``url: .../mcp``, ``auth_type: bearer_token``,
   ``authentication_token: os.environ/E2E_MCP_TOKEN`` (printed for ``--transport http``);
@@ -17,30 +19,36 @@ set the service itself lists.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.e2e.client_configs import TOKEN_ENV, printed_litellm_servers
+from tests.e2e.client_configs import TOKEN_ENV, mcp_sse_config, printed_litellm_servers
 from tests.e2e.conftest import Fleet, RunningService, require_tool
 from tests.e2e.litellm_support import (
-    LITELLM_BIN,
-    LITELLM_VERSION,
+    LITELLM_VERSIONS,
+    MASTER_KEY_ENV,
     SETUP_SCRIPT,
     LiteLLMProxy,
     McpServerEntry,
-    installed_version,
+    is_installed,
+    litellm_bin,
     running_proxy,
     service_entry,
+    write_config,
 )
 from tests.e2e.scenarios import E2E_TOKEN
 from tests.support.clients import sdk_client
 
 pytestmark = pytest.mark.slow
 
-MASTER_KEY = "sk-e2e-master-key"
+# A strong key, as LiteLLM 1.110 demands (it refuses an unset, empty or well-known one such as sk-1234).
+MASTER_KEY = f"sk-{secrets.token_hex(32)}"
 SERVER_SUFFIX = {"http": "", "sse": "_sse"}
 TRANSPORTS = tuple(SERVER_SUFFIX)
 FILTERED_SERVICE = "filesystem"
@@ -80,14 +88,37 @@ def proxy_servers(
 
 
 @pytest.fixture(scope="module")
+def printed_general_settings() -> dict[str, Any]:
+    """The ``general_settings`` block ``mcp-sse config litellm`` prints."""
+    settings: dict[str, Any] = yaml.safe_load(mcp_sse_config("litellm"))["general_settings"]
+    return settings
+
+
+def installed(version: str) -> str:
+    require_tool(litellm_bin(version), SETUP_SCRIPT)
+    assert is_installed(version), f"LiteLLM {version} is not fully installed: re-run bash {SETUP_SCRIPT}"
+    return version
+
+
+@pytest.fixture(scope="module", params=LITELLM_VERSIONS, ids=lambda version: f"litellm-{version}")
 def litellm(
-    e2e_fleet: Fleet, printed: dict[str, dict[str, dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    e2e_fleet: Fleet,
+    printed: dict[str, dict[str, dict[str, Any]]],
+    printed_general_settings: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiteLLMProxy]:
-    require_tool(LITELLM_BIN, SETUP_SCRIPT)
-    assert installed_version() == LITELLM_VERSION, f"re-run bash {SETUP_SCRIPT}"
-    directory = tmp_path_factory.mktemp("litellm")
+    version = installed(request.param)
+    directory = tmp_path_factory.mktemp(f"litellm-{version}")
     servers = proxy_servers(e2e_fleet, printed)
-    with running_proxy(directory, servers, MASTER_KEY, env={TOKEN_ENV: E2E_TOKEN}) as proxy:
+    with running_proxy(
+        directory,
+        servers,
+        MASTER_KEY,
+        version,
+        general_settings=printed_general_settings,
+        env={TOKEN_ENV: E2E_TOKEN, MASTER_KEY_ENV: MASTER_KEY},
+    ) as proxy:
         yield proxy
 
 
@@ -210,3 +241,29 @@ def test_litellm_allowed_tools_limits_the_listing(listing: Listing, e2e_fleet: F
 
     assert tools_of(listing, f"{FILTERED_SERVICE}_filtered") == set(filtered_tools(service))
     assert len(service.tools) > len(filtered_tools(service))
+
+
+def test_printed_config_reads_litellms_master_key_from_the_environment(
+    printed_general_settings: dict[str, Any],
+) -> None:
+    assert printed_general_settings == {"master_key": f"os.environ/{MASTER_KEY_ENV}"}
+
+
+@pytest.mark.parametrize("version", [v for v in LITELLM_VERSIONS if not v.startswith("1.109.")])
+@pytest.mark.parametrize(
+    ("general_settings", "reason"),
+    [({}, "no master key is set"), ({"master_key": "sk-1234"}, "publicly known default")],
+    ids=["unset", "well-known-sk-1234"],
+)
+def test_litellm_1_110_refuses_to_start_without_a_strong_master_key(
+    tmp_path: Path, version: str, general_settings: dict[str, str], reason: str
+) -> None:
+    """Why the printed block carries ``general_settings.master_key``: without a strong one, no proxy."""
+    config = write_config(tmp_path / "config.yaml", {}, general_settings=general_settings)
+    proxy = LiteLLMProxy(config, MASTER_KEY, installed(version))
+
+    with pytest.raises(RuntimeError, match="litellm exited") as refused:
+        proxy.start(timeout=120)
+
+    assert "LiteLLM proxy refused to start" in str(refused.value)
+    assert reason in str(refused.value)
