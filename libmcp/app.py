@@ -19,6 +19,7 @@ from libmcp.observability import METRICS_CONTENT_TYPE
 from libmcp.openapi import JSONRPC_REQUEST_BODY, document
 from libmcp.security import Admission, RateLimiter, RequestGuard
 from libmcp.server import Server
+from libmcp.transports._http import Intake
 from libmcp.transports.rpc import RpcTransport
 from libmcp.transports.sse import SseTransport
 from libmcp.transports.streamable_http import StreamableHttpTransport
@@ -29,10 +30,11 @@ TRANSPORT_PATHS = {"streamable_http": "/mcp", "sse": "/sse", "sse_messages": "/m
 def create_app(server: Server) -> FastAPI:
     """The ASGI app of one service; ``app.state.sse`` lets the runner end streams on shutdown."""
     settings = server.server_settings
-    limiter = RateLimiter(settings)
-    sse = SseTransport(server, limiter, settings.sse_keepalive_s)
-    streamable = StreamableHttpTransport(server, limiter)
-    rpc = RpcTransport(server, limiter)
+    # Batch size and rate limit: one check that every transport runs on every POST.
+    intake = Intake(server, RateLimiter(settings))
+    sse = SseTransport(server, intake, settings.sse_keepalive_s)
+    streamable = StreamableHttpTransport(server, intake)
+    rpc = RpcTransport(server, intake)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -6,6 +6,7 @@ import asyncio
 import atexit
 import bisect
 import contextlib
+import itertools
 import logging
 import math
 import os
@@ -48,6 +49,11 @@ class Metrics:
         )
         self.sse_sessions = Gauge(
             "mcp_sse_sessions_open", "Open legacy SSE sessions.", registry=self.registry
+        )
+        self.sse_sessions_max = Gauge(
+            "mcp_sse_sessions_max",
+            "The most legacy SSE sessions open at once (MCP_SSE_MAX_SESSIONS).",
+            registry=self.registry,
         )
         self.in_flight = Gauge("mcp_tool_calls_in_flight", "Tool calls running now.", registry=self.registry)
         self.in_flight.set_function(lambda: self.calls.in_flight)
@@ -144,6 +150,34 @@ _KNOWN_METHODS = frozenset(
 )
 
 
+# A call's log line and span hold at most this many argument names, each cut to this many characters:
+# the names come from the request, before validation, and a hostile one can send 50,000 of them.
+MAX_LOGGED_ARGUMENTS = 32
+MAX_LOGGED_NAME_CHARS = 64
+# Any other request-derived value in a log line (the client id, for one) is cut to this length.
+MAX_LOGGED_VALUE_CHARS = 256
+
+
+def logged_argument_names(arguments: dict[str, Any]) -> list[str]:
+    """The sorted argument names for a call's log line, bounded: past the caps, names are cut and the
+    list ends with a marker saying how many more there were."""
+    if len(arguments) <= MAX_LOGGED_ARGUMENTS:
+        names = sorted(arguments)
+        for name in names:
+            if len(name) > MAX_LOGGED_NAME_CHARS:
+                return [clip(name, MAX_LOGGED_NAME_CHARS) for name in names]
+        return names
+    kept = sorted(
+        clip(name, MAX_LOGGED_NAME_CHARS) for name in itertools.islice(arguments, MAX_LOGGED_ARGUMENTS)
+    )
+    return [*kept, f"...(truncated: {len(arguments) - MAX_LOGGED_ARGUMENTS} more)"]
+
+
+def clip(text: str, limit: int = MAX_LOGGED_VALUE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, marked when it was cut."""
+    return text if len(text) <= limit else text[:limit] + "...(truncated)"
+
+
 @dataclass(slots=True)
 class ToolCallRecord:
     """What one tool call did, for its metrics, span and log line. Argument values are never kept."""
@@ -174,7 +208,7 @@ def call_fields(record: ToolCallRecord) -> dict[str, Any]:
         "outcome": record.outcome,
         "duration_ms": round(record.duration_ms, 3),
         **_route_dict(record.tool, info.transport, info.protocol_version),
-        "client": info.client_id,
+        "client": clip(info.client_id),
         "arguments": record.argument_names,
         **_optional_fields(record),
     }
@@ -234,7 +268,7 @@ class CallLines:
             route = self._remember(self._routes, route_key, _route_fields(*route_key))
         client = self._clients.get(info.client_id)
         if client is None:
-            client = self._remember(self._clients, info.client_id, orjson.dumps(info.client_id))
+            client = self._remember(self._clients, info.client_id, orjson.dumps(clip(info.client_id)))
         extra = b""
         if info.session_id is not None or record.error_type is not None:
             extra = b"," + orjson.dumps(_optional_fields(record))[1:-1]

@@ -48,25 +48,26 @@ def origin_allowed(origin: str, allowed: Iterable[str]) -> bool:
 
 
 class TokenBucket:
-    """Per-client token buckets: ``rate_per_minute`` refill with a burst of ``burst`` calls."""
+    """Per-client token buckets: ``rate_per_minute`` refill with a burst of ``burst`` messages."""
 
     def __init__(self, rate_per_minute: int, burst: int) -> None:
         self.rate_per_s = rate_per_minute / 60.0
         self.capacity = float(burst or rate_per_minute)
         self.buckets: dict[str, tuple[float, float]] = {}
 
-    def take(self, client: str) -> float:
-        """Spend one token; returns 0 when allowed, else the seconds until a token is free."""
+    def take(self, client: str, count: int = 1) -> float:
+        """Spend ``count`` tokens at once; returns 0 when allowed, else the seconds until they are there
+        (nothing is spent then). ``count`` must not exceed the capacity."""
         now = time.monotonic()
         tokens, last = self.buckets.get(client, (self.capacity, now))
         tokens = min(self.capacity, tokens + (now - last) * self.rate_per_s)
-        if tokens >= 1.0:
-            self.buckets[client] = (tokens - 1.0, now)
+        if tokens >= count:
+            self.buckets[client] = (tokens - count, now)
             if len(self.buckets) > 10_000:
                 self._forget_full(now)
             return 0.0
         self.buckets[client] = (tokens, now)
-        return (1.0 - tokens) / self.rate_per_s
+        return (count - tokens) / self.rate_per_s
 
     def _forget_full(self, now: float) -> None:
         for client, (tokens, last) in list(self.buckets.items()):
@@ -75,20 +76,25 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """Limits tool calls per client; a no-op when ``MCP_RATE_LIMIT_PER_MINUTE`` is 0."""
+    """Limits JSON-RPC messages (every method, each batch entry) per client; a no-op when
+    ``MCP_RATE_LIMIT_PER_MINUTE`` is 0."""
 
     def __init__(self, settings: ServerSettings) -> None:
+        self.per_minute = settings.rate_limit_per_minute
         self.bucket = (
             TokenBucket(settings.rate_limit_per_minute, settings.rate_limit_burst)
             if settings.rate_limit_per_minute > 0
             else None
         )
+        self.burst = int(self.bucket.capacity) if self.bucket is not None else 0
 
-    def retry_after(self, client: str) -> int:
-        """0 when the call may go ahead, else whole seconds to wait (for ``Retry-After``)."""
+    def retry_after(self, client: str, count: int = 1) -> int:
+        """0 when ``count`` messages may go ahead, else whole seconds to wait (for ``Retry-After``).
+
+        More messages than the burst can never go ahead at once: the caller refuses those itself."""
         if self.bucket is None:
             return 0
-        wait = self.bucket.take(client)
+        wait = self.bucket.take(client, count)
         return 0 if wait == 0 else max(1, math.ceil(wait))
 
 

@@ -22,7 +22,8 @@ from pydantic import BaseModel, ValidationError
 
 from libmcp import protocol
 from libmcp.config import ServerSettings, ServiceSettings
-from libmcp.observability import Metrics, ToolCallRecord, tool_span, tracing_enabled
+from libmcp.fairness import FairShare, ShareTimeout, share_of
+from libmcp.observability import Metrics, ToolCallRecord, logged_argument_names, tool_span, tracing_enabled
 from libmcp.protocol import Message, RpcError
 from libmcp.tools import (
     Tool,
@@ -168,6 +169,21 @@ class CallInfo:
 
 
 _HANDSHAKE_ONLY = frozenset({"initialize", "ping"})
+# Request-derived text echoed in an error message is cut to this many characters.
+_ECHO_CHARS = 100
+# What a result may raise while it is turned into JSON: pydantic's and orjson's depth limits
+# (ValueError, orjson.JSONEncodeError, a TypeError), a type neither knows, Python's own recursion limit.
+_ENCODING_ERRORS = (ValueError, TypeError, RecursionError)
+
+
+@dataclass(slots=True)
+class Answer:
+    """One encoded JSON-RPC response, and its error code if it is an error (for the HTTP status)."""
+
+    body: bytes
+    error_code: int | None = None
+    # The real answer was over its byte budget and this one says so instead.
+    too_large: bool = False
 
 
 class Server:
@@ -195,12 +211,18 @@ class Server:
         self.server_info = {"name": service.name, "title": service.title, "version": service.version}
         self.capabilities: dict[str, Any] = {"tools": {"listChanged": False}}
         self.deadlines = Deadlines()
+        limits = self.server_settings
+        self.call_slots = FairShare(
+            limits.max_concurrent_calls,
+            share_of(limits.max_concurrent_calls, limits.client_share),
+            what="tool-call slots",
+            settings="MCP_MAX_CONCURRENT_CALLS and MCP_CLIENT_SHARE; the wait by MCP_QUEUE_TIMEOUT_S",
+        )
         self.startup_context = StartupContext(self.settings, self.server_settings, self.state, self.metrics)
         self._handlers: dict[str, Callable[[dict[str, Any], CallInfo], Awaitable[dict[str, Any]]]] = {
             "initialize": self._initialize,
             "ping": self._ping,
             "tools/list": self._tools_list,
-            "tools/call": self._tools_call,
             "server/discover": self._discover,
         }
 
@@ -241,24 +263,53 @@ class Server:
 
     # Dispatch ---------------------------------------------------------------------------------
 
-    async def handle(self, message: Message, info: CallInfo) -> dict[str, Any] | None:
-        """Answer one message: a response dict for a request, ``None`` for a notification."""
+    async def answer(self, message: Message, info: CallInfo, budget: int | None = None) -> Answer | None:
+        """Answer one message, encoded: ``None`` for a notification or a client response.
+
+        The answer is at most ``budget`` bytes (default ``MCP_MAX_REPLY_BYTES``): a larger tool result
+        becomes an ``isError`` result, any other larger answer an error, each naming the limit.
+        Nothing a handler raises escapes: it becomes an internal error carrying the request id.
+        """
         if not message.is_request:
             return None
+        limit = self.server_settings.max_reply_bytes if budget is None else budget
         method = message.method or ""
-        handler = self._handlers.get(method)
         try:
+            if method == "tools/call":
+                return await self._tools_call(message, info, limit)
+            handler = self._handlers.get(method)
             if handler is None or (info.era == "modern" and method in _HANDSHAKE_ONLY):
-                raise RpcError(protocol.METHOD_NOT_FOUND, f"Method not found: {method}")
+                raise RpcError(protocol.METHOD_NOT_FOUND, f"Method not found: {method[:_ECHO_CHARS]}")
             result = await handler(message.params, info)
+            body = self._encode(message, info, result)
         except RpcError as error:
-            self.metrics.count_request(method, info.transport, "error")
-            return protocol.error_response(message.id, error)
+            return self.refuse(message, info, error)
+        except Exception:
+            logger.exception("%s failed (request %s)", method[:_ECHO_CHARS], info.request_id)
+            return self.refuse(message, info, self._internal_error(info))
+        if len(body) > limit:
+            answer = self.refuse(
+                message, info, reply_too_large(method, len(body), limit, self.server_settings)
+            )
+            answer.too_large = True
+            return answer
+        self.metrics.count_request(method, info.transport, "ok")
+        return Answer(body)
+
+    def refuse(self, message: Message, info: CallInfo, error: RpcError) -> Answer:
+        """The error answer to a request, counted."""
+        self.metrics.count_request(message.method or "", info.transport, "error")
+        return Answer(protocol.dumps(protocol.error_response(message.id, error)), error.code)
+
+    def _encode(self, message: Message, info: CallInfo, result: dict[str, Any]) -> bytes:
         if info.era == "modern":
             result["resultType"] = "complete"
             result.setdefault("_meta", {})[protocol.SERVER_INFO_META_KEY] = self.server_info
-        self.metrics.count_request(method, info.transport, "ok")
-        return protocol.result_response(message.id, result)
+        return protocol.dumps(protocol.result_response(message.id, result))
+
+    @staticmethod
+    def _internal_error(info: CallInfo) -> RpcError:
+        return RpcError(protocol.INTERNAL_ERROR, "Internal error", {"requestId": info.request_id})
 
     async def _initialize(self, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -297,13 +348,14 @@ class Server:
             result["ttlMs"] = 0
         return result
 
-    async def _tools_call(self, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
+    async def _tools_call(self, message: Message, info: CallInfo, budget: int) -> Answer:
+        params = message.params
         name = params.get("name")
         if not isinstance(name, str):
             raise RpcError(protocol.INVALID_PARAMS, 'Invalid params: tools/call needs a "name" string')
         tool = self.tools.get(name)
         if tool is None:
-            raise RpcError(protocol.INVALID_PARAMS, f"Unknown tool: {name}")
+            raise RpcError(protocol.INVALID_PARAMS, f"Unknown tool: {name[:_ECHO_CHARS]}")
         arguments = params.get("arguments")
         if arguments is None:
             arguments = {}
@@ -311,19 +363,44 @@ class Server:
             raise RpcError(protocol.INVALID_PARAMS, 'Invalid params: "arguments" must be an object')
         meta = params.get("_meta")
         traceparent = meta.get("traceparent") if isinstance(meta, dict) else None
-        record = ToolCallRecord(self.service.name, tool.name, info, sorted(arguments))
+        record = ToolCallRecord(self.service.name, tool.name, info, logged_argument_names(arguments))
         self.metrics.call_started()
         try:
             if tracing_enabled():
                 with tool_span(record, traceparent or info.traceparent):
-                    return await self._run_tool(tool, arguments, info, record)
-            return await self._run_tool(tool, arguments, info, record)
+                    result = await self._run_tool(tool, arguments, info, record)
+                    return self._call_answer(message, info, tool, result, record, budget)
+            result = await self._run_tool(tool, arguments, info, record)
+            return self._call_answer(message, info, tool, result, record, budget)
         except BaseException:
             if record.outcome == "ok":
                 record.outcome = "internal_error"
             raise
         finally:
             self.metrics.call_finished(record)
+
+    def _call_answer(
+        self,
+        message: Message,
+        info: CallInfo,
+        tool: Tool,
+        result: dict[str, Any],
+        record: ToolCallRecord,
+        budget: int,
+    ) -> Answer:
+        """The encoded answer to a tool call; one that cannot be encoded or is over budget is an isError."""
+        try:
+            body = self._encode(message, info, result)
+        except _ENCODING_ERRORS as exc:
+            record.outcome, record.error_type = "unencodable", type(exc).__name__
+            body = self._encode(message, info, _error_result(_unencodable(tool.name, exc)))
+        too_large = len(body) > budget
+        if too_large:
+            record.outcome = "too_large"
+            notice = reply_too_large(f"tool {tool.name}", len(body), budget, self.server_settings)
+            body = self._encode(message, info, _error_result(notice.message))
+        self.metrics.count_request("tools/call", info.transport, "ok")
+        return Answer(body, None, too_large)
 
     async def _run_tool(
         self, tool: Tool, arguments: dict[str, Any], info: CallInfo, record: ToolCallRecord
@@ -335,6 +412,9 @@ class Server:
         except ValidationError as exc:
             record.outcome = "invalid_arguments"
             return _error_result(describe_validation_error(tool.name, exc))
+        except RecursionError as exc:
+            record.outcome, record.error_type = "invalid_arguments", type(exc).__name__
+            return _error_result(f"Invalid arguments for tool {tool.name}: nested too deeply to validate")
         context = (
             ToolContext(
                 settings=self.settings,
@@ -348,6 +428,12 @@ class Server:
             if tool.takes_context
             else None
         )
+        slots, client = self.call_slots, info.client_id
+        try:
+            await slots.acquire(client, self.server_settings.queue_timeout_s)
+        except ShareTimeout as exc:
+            record.outcome = "busy"
+            return _error_result(str(exc))
         try:
             work = tool.invoke(validated, context)
             output = await self.deadlines.run(work, self.server_settings.tool_timeout_s)
@@ -362,6 +448,12 @@ class Server:
         except asyncio.CancelledError:
             record.outcome = "cancelled"
             raise
+        except RecursionError:
+            record.outcome, record.error_type = "internal_error", "RecursionError"
+            logger.warning("tool %s hit the recursion limit (request %s)", tool.name, info.request_id)
+            return _error_result(
+                f"Tool {tool.name} failed: its data is nested too deeply to process (RecursionError)"
+            )
         except Exception as exc:
             record.outcome = "internal_error"
             record.error_type = type(exc).__name__
@@ -369,6 +461,8 @@ class Server:
             raise RpcError(
                 protocol.INTERNAL_ERROR, "Internal error", {"requestId": info.request_id}
             ) from None
+        finally:
+            slots.release(client)
         if not isinstance(output, tool.output_model):
             record.outcome = "internal_error"
             logger.error(
@@ -376,12 +470,37 @@ class Server:
             )
             raise RpcError(protocol.INTERNAL_ERROR, "Internal error", {"requestId": info.request_id})
         record.outcome = "ok"
-        structured = output.__pydantic_serializer__.to_python(output, mode="json", by_alias=True)
+        try:
+            structured = output.__pydantic_serializer__.to_python(output, mode="json", by_alias=True)
+            text = text_of(output, structured)
+        except _ENCODING_ERRORS as exc:
+            record.outcome, record.error_type = "unencodable", type(exc).__name__
+            return _error_result(_unencodable(tool.name, exc))
         return {
-            "content": [{"type": "text", "text": text_of(output, structured)}],
+            "content": [{"type": "text", "text": text}],
             "structuredContent": structured,
             "isError": False,
         }
+
+
+def reply_too_large(what: str, size: int, limit: int, settings: ServerSettings) -> RpcError:
+    """The error for an answer over its byte budget (``limit`` is what was left of the budget)."""
+    cap = settings.max_reply_bytes
+    left = "" if limit == cap else f" (the {limit} bytes left of the batch's budget)"
+    return RpcError(
+        protocol.INTERNAL_ERROR,
+        f"Reply too large: the answer of {what[:_ECHO_CHARS]} is {size} bytes, over the limit of {cap} "
+        f"bytes{left} set by MCP_MAX_REPLY_BYTES; ask for less (a narrower query, a smaller limit or "
+        "page), or raise MCP_MAX_REPLY_BYTES",
+        {"limit": cap, "size": size, "setting": "MCP_MAX_REPLY_BYTES"},
+    )
+
+
+def _unencodable(tool_name: str, exc: BaseException) -> str:
+    return (
+        f"Tool {tool_name} returned a result that cannot be sent as JSON ({type(exc).__name__}: "
+        f"{str(exc)[:200]}); JSON nesting deeper than about 250 levels cannot be encoded"
+    )
 
 
 class Deadlines:

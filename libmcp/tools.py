@@ -47,7 +47,13 @@ class ToolError(Exception):
 
 @dataclass(slots=True)
 class ToolContext:
-    """What a tool may know about the call it serves."""
+    """What a tool may know about the call it serves.
+
+    ``server_settings.max_reply_bytes`` (``MCP_MAX_REPLY_BYTES``) is the byte budget of the call's whole
+    answer: a result whose encoded reply would be larger reaches the client as an ``isError`` result
+    naming the limit instead. A tool that can build large results (rows, file contents, pages) reads
+    it to stop early and say it truncated, rather than build what cannot be sent.
+    """
 
     settings: Any
     server_settings: ServerSettings
@@ -199,15 +205,26 @@ def build_tool(
     )
 
 
+# An account of bad arguments names at most this many problems, each location cut to this length:
+# a hostile call can send 50,000 unknown arguments, and the answer must not grow with them.
+MAX_DESCRIBED_PROBLEMS = 20
+MAX_LOCATION_CHARS = 100
+
+
 def describe_validation_error(tool_name: str, error: ValidationError) -> str:
     """A one-line account of bad arguments that names each field, so a model can correct the call."""
     problems = []
-    for item in error.errors(include_url=False):
+    items = error.errors(include_url=False)
+    for item in items[:MAX_DESCRIBED_PROBLEMS]:
         location = ".".join(str(part) for part in item["loc"]) or "arguments"
+        if len(location) > MAX_LOCATION_CHARS:
+            location = location[:MAX_LOCATION_CHARS] + "..."
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown argument"
         problems.append(f"{location}: {message}")
+    if len(items) > MAX_DESCRIBED_PROBLEMS:
+        problems.append(f"and {len(items) - MAX_DESCRIBED_PROBLEMS} more problems")
     return f"Invalid arguments for tool {tool_name}: " + "; ".join(problems)
 
 

@@ -4,16 +4,23 @@ The stream's first event is ``endpoint`` with the URL to POST messages to; repli
 ``message`` events, and a comment line keeps idle proxies from closing the stream. This is the one
 stateful transport: a session lives in the replica holding its stream (the chart sets ClientIP
 affinity for it). When the client goes away, its session and every call still running in it end.
+
+Bounds: at most ``MCP_SSE_MAX_SESSIONS`` sessions (503) and ``MCP_SSE_MAX_SESSIONS_PER_CLIENT`` per
+identity (429); a session takes posts only from the identity that opened it (403); and the replies
+waiting to be read are at most ``MCP_SSE_OUTBOX_BYTES``: a reader that falls further behind gets a
+last ``error`` event saying so, its stream ends and its pending calls are cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -21,9 +28,10 @@ from starlette.types import Receive, Scope, Send
 from libmcp import protocol
 from libmcp.http import HttpReply, HttpRequest, json_reply
 from libmcp.protocol import Message, RpcError
-from libmcp.security import RateLimiter
-from libmcp.server import Server
-from libmcp.transports._http import answer_all, call_info, decode_batch, rate_limit
+from libmcp.server import CallInfo, Server
+from libmcp.transports._http import Admitted, Intake, answer_batch, call_info
+
+logger = logging.getLogger("libmcp.sse")
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -33,34 +41,55 @@ SSE_HEADERS = [
 ]
 _CLOSE = b""  # an empty chunk in the outbox ends the stream; real events are never empty
 MESSAGE_ACCEPTED = HttpReply(202, b"Accepted", b"text/plain; charset=utf-8")
+# How long a stream whose reader fell behind is given to take its last event before it is dropped.
+FINAL_EVENT_GRACE_S = 15.0
+# Sessions end when their clients go: a refused client may try again soon.
+RETRY_AFTER_S = "10"
 
 
 @dataclass(slots=True)
 class SseSession:
     id: str
     client_id: str
+    outbox_limit: int
     protocol_version: str = "2024-11-05"
     outbox: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
+    # Bytes of the events queued or being written: what the reader has not taken yet.
+    pending_bytes: int = 0
     calls: dict[Any, asyncio.Task[None]] = field(default_factory=dict)
+    # Set when the session is over before its client left (the reader fell behind).
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def push(self, payload: Any) -> None:
-        self.outbox.put_nowait(b"event: message\ndata: " + protocol.dumps(payload) + b"\n\n")
+    def fits(self, size: int) -> bool:
+        """Whether an event of ``size`` bytes may be queued: within the bound, or into an empty outbox."""
+        return self.pending_bytes == 0 or self.pending_bytes + size <= self.outbox_limit
+
+    def queue(self, event: bytes) -> None:
+        self.pending_bytes += len(event)
+        self.outbox.put_nowait(event)
 
     def cancel_calls(self) -> None:
-        for task in self.calls.values():
-            task.cancel()
+        current = asyncio.current_task()
+        for task in list(self.calls.values()):
+            if task is not current:
+                task.cancel()
 
 
 class SseTransport:
-    def __init__(self, server: Server, limiter: RateLimiter, keepalive_s: float) -> None:
+    def __init__(self, server: Server, intake: Intake, keepalive_s: float) -> None:
         self.server = server
-        self.limiter = limiter
+        self.intake = intake
         self.keepalive_s = keepalive_s
+        self.settings = server.server_settings
         self.sessions: dict[str, SseSession] = {}
+        self.per_client: dict[str, int] = {}
+        server.metrics.sse_sessions_max.set(self.settings.sse_max_sessions)
 
     async def handle_stream(self, request: Request) -> Response:
         session = SseSession(
-            id=uuid.uuid4().hex, client_id=request.scope.get("state", {}).get("client_id", "")
+            id=uuid.uuid4().hex,
+            client_id=request.scope.get("state", {}).get("client_id", ""),
+            outbox_limit=self.settings.sse_outbox_bytes,
         )
         endpoint = f"{request.scope.get('root_path', '')}/messages?session_id={session.id}"
         return _EventStream(self, session, endpoint)
@@ -71,24 +100,30 @@ class SseTransport:
             return json_reply({"error": "session_id query parameter is required"}, 400)
         session = self.sessions.get(session_id)
         if session is None:
-            return json_reply({"error": f"unknown or closed session {session_id!r}"}, 404)
+            return json_reply({"error": f"unknown or closed session {session_id[:100]!r}"}, 404)
+        if request.client_id != session.client_id:
+            return self._refuse(
+                "sse_session_owner",
+                request.client_id,
+                403,
+                f"session {session_id!r} belongs to the client that opened its stream: post with the "
+                "same credentials (bearer token) as the GET /sse that opened it",
+            )
+        admitted = self.intake.admit(request)
+        if not isinstance(admitted, Admitted):
+            return admitted
+        body = admitted.body
+        if isinstance(body, list):
+            if not body:
+                refusal = RpcError(protocol.INVALID_REQUEST, "Invalid request: empty batch")
+                return json_reply(protocol.error_response(None, refusal), 400)
+            self._spawn(session, None, self._answer_batch(session, request, body))
+            return MESSAGE_ACCEPTED
         try:
-            body = protocol.parse_json(request.body)
-            if isinstance(body, list):
-                if not body:
-                    raise RpcError(protocol.INVALID_REQUEST, "Invalid request: empty batch")
-                messages = decode_batch(body)
-            else:
-                messages = [protocol.to_message(body)]
+            message = protocol.to_message(body)
         except RpcError as error:
             return json_reply(protocol.error_response(None, error), 400)
-        limited = rate_limit(self.server, self.limiter, messages, session.client_id)
-        if limited is not None:
-            return limited
-        if isinstance(body, list):
-            self._spawn(session, None, self._answer_batch(session, request, body))
-        else:
-            self._accept(session, request, messages[0])
+        self._accept(session, request, message)
         return MESSAGE_ACCEPTED
 
     def _accept(self, session: SseSession, request: HttpRequest, message: Message) -> None:
@@ -104,7 +139,6 @@ class SseTransport:
                 message.params.get("protocolVersion")
             )
         info = call_info(request, "sse", "handshake", session.protocol_version, session.id)
-        info.client_id = session.client_id
         self._spawn(session, message.id, self._answer(session, message, info))
 
     def _spawn(self, session: SseSession, request_id: Any, work: Any) -> None:
@@ -113,17 +147,86 @@ class SseTransport:
         session.calls[key] = task
         task.add_done_callback(lambda _: session.calls.pop(key, None))
 
-    async def _answer(self, session: SseSession, message: Message, info: Any) -> None:
-        response = await self.server.handle(message, info)
-        if response is not None:
-            session.push(response)
+    async def _answer(self, session: SseSession, message: Message, info: CallInfo) -> None:
+        answer = await self.server.answer(message, info)
+        if answer is not None:
+            self._deliver(session, answer.body)
 
     async def _answer_batch(self, session: SseSession, request: HttpRequest, batch: list[Any]) -> None:
         info = call_info(request, "sse", "handshake", session.protocol_version, session.id)
-        info.client_id = session.client_id
-        responses = await answer_all(self.server, batch, info)
-        if responses:
-            session.push(responses)
+        answers = await answer_batch(self.server, batch, info)
+        if answers is not None:
+            self._deliver(session, answers)
+
+    def _deliver(self, session: SseSession, body: bytes) -> None:
+        """Queue a reply as a ``message`` event, or end a session whose reader has fallen behind."""
+        if session.ended.is_set():
+            return
+        event = b"event: message\ndata: " + body + b"\n\n"
+        if session.fits(len(event)):
+            session.queue(event)
+            return
+        self._count("sse_outbox", session.client_id, f"session {session.id} closed: its reader fell behind")
+        self._forget(session)
+        session.cancel_calls()
+        session.ended.set()
+        while not session.outbox.empty():
+            session.outbox.get_nowait()
+        reason = (
+            f"this session's replies waiting to be read passed {session.outbox_limit} bytes "
+            "(MCP_SSE_OUTBOX_BYTES): the stream is closed and the calls still pending in it are "
+            "cancelled; read the stream as replies arrive, then reconnect and send them again"
+        )
+        data = orjson.dumps({"error": reason, "setting": "MCP_SSE_OUTBOX_BYTES"})
+        session.outbox.put_nowait(b"event: error\ndata: " + data + b"\n\n")
+        session.outbox.put_nowait(_CLOSE)
+
+    def _open(self, session: SseSession) -> HttpReply | None:
+        """Register a new session, or the refusal when a cap is reached (checked and taken at once)."""
+        client = session.client_id
+        cap = self.settings.sse_max_sessions
+        if len(self.sessions) >= cap:
+            return self._refuse(
+                "sse_sessions",
+                client,
+                503,
+                f"the service already has {cap} SSE sessions open, its limit (MCP_SSE_MAX_SESSIONS); "
+                "retry later",
+            )
+        per_client = self.settings.sse_max_sessions_per_client
+        if self.per_client.get(client, 0) >= per_client:
+            return self._refuse(
+                "sse_sessions_per_client",
+                client,
+                429,
+                f"this client already has {per_client} SSE sessions open, its limit "
+                "(MCP_SSE_MAX_SESSIONS_PER_CLIENT); close one or retry later",
+            )
+        self.sessions[session.id] = session
+        self.per_client[client] = self.per_client.get(client, 0) + 1
+        self.server.metrics.sse_sessions.inc()
+        return None
+
+    def _forget(self, session: SseSession) -> None:
+        if self.sessions.pop(session.id, None) is None:
+            return
+        remaining = self.per_client[session.client_id] - 1
+        if remaining:
+            self.per_client[session.client_id] = remaining
+        else:
+            del self.per_client[session.client_id]
+        self.server.metrics.sse_sessions.dec()
+
+    def _refuse(self, reason: str, client: str, status: int, message: str) -> HttpReply:
+        """Count and log a refusal, and build its reply."""
+        self._count(reason, client, message)
+        headers = {"Retry-After": RETRY_AFTER_S} if status in (429, 503) else None
+        return json_reply({"error": message}, status, headers)
+
+    def _count(self, reason: str, client: str, detail: str) -> None:
+        self.server.metrics.http_rejections.labels(reason).inc()
+        fields = {"event": "rejected", "reason": reason, "client": client[:256], "detail": detail}
+        logger.warning("request refused", extra={"fields": fields})
 
     def close_all(self) -> None:
         """End every stream (on shutdown): clients see the stream close and reconnect elsewhere."""
@@ -142,8 +245,10 @@ class _EventStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         transport, session = self.transport, self.session
-        transport.sessions[session.id] = session
-        transport.server.metrics.sse_sessions.inc()
+        refusal = transport._open(session)
+        if refusal is not None:
+            await refusal.send(send)
+            return
         try:
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             await send(
@@ -153,31 +258,42 @@ class _EventStream(Response):
                     "more_body": True,
                 }
             )
-            writer = asyncio.get_running_loop().create_task(self._write(send))
-            watcher = asyncio.get_running_loop().create_task(_wait_for_disconnect(receive))
-            done, pending = await asyncio.wait({writer, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, OSError):
-                    await task
-            if writer in done and writer.exception() is None:
+            loop = asyncio.get_running_loop()
+            writer = loop.create_task(self._write(send))
+            watcher = loop.create_task(_wait_for_disconnect(receive))
+            ended = loop.create_task(session.ended.wait())
+            done, _ = await asyncio.wait({writer, watcher, ended}, return_when=asyncio.FIRST_COMPLETED)
+            if ended in done and writer not in done and watcher not in done:
+                # The reader fell behind: its last event waits behind what it has not read yet.
+                await asyncio.wait(
+                    {writer, watcher}, timeout=FINAL_EVENT_GRACE_S, return_when=asyncio.FIRST_COMPLETED
+                )
+            for task in (writer, watcher, ended):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, OSError):
+                        await task
+            if writer.done() and not writer.cancelled() and writer.exception() is None:
                 with contextlib.suppress(OSError):
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            transport.sessions.pop(session.id, None)
-            transport.server.metrics.sse_sessions.dec()
+            transport._forget(session)
             session.cancel_calls()
 
     async def _write(self, send: Send) -> None:
-        outbox, keepalive = self.session.outbox, self.transport.keepalive_s
+        session, keepalive = self.session, self.transport.keepalive_s
+        outbox = session.outbox
         while True:
             try:
                 chunk = await asyncio.wait_for(outbox.get(), timeout=keepalive)
             except TimeoutError:
-                chunk = b": ping\n\n"
+                await send({"type": "http.response.body", "body": b": ping\n\n", "more_body": True})
+                continue
             if not chunk:
                 return
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if not session.ended.is_set():
+                session.pending_bytes -= len(chunk)
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

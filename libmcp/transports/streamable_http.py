@@ -20,9 +20,8 @@ from typing import Any
 from libmcp import protocol
 from libmcp.http import ACCEPTED, HttpReply, HttpRequest, json_reply
 from libmcp.protocol import RpcError
-from libmcp.security import RateLimiter
 from libmcp.server import Server
-from libmcp.transports._http import answer_all, call_info, decode_batch, rate_limit
+from libmcp.transports._http import Admitted, Intake, answer_batch, call_info
 
 # Routing headers whose duplicates are refused: a first-copy and a last-copy reader would disagree.
 ROUTING_HEADERS = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
@@ -31,16 +30,16 @@ KNOWN_VERSIONS = protocol.HANDSHAKE_VERSIONS + protocol.MODERN_VERSIONS
 
 
 class StreamableHttpTransport:
-    def __init__(self, server: Server, limiter: RateLimiter) -> None:
+    def __init__(self, server: Server, intake: Intake) -> None:
         self.server = server
-        self.limiter = limiter
+        self.intake = intake
 
     async def handle_post(self, request: HttpRequest) -> HttpReply:
         version_header = request.header(b"mcp-protocol-version")
-        try:
-            body = protocol.parse_json(request.body)
-        except RpcError as error:
-            return self._error(None, error, 400)
+        admitted = self.intake.admit(request)
+        if not isinstance(admitted, Admitted):
+            return admitted
+        body = admitted.body
         if isinstance(body, list):
             return await self._batch(request, body, version_header)
         if not isinstance(body, dict):
@@ -80,11 +79,9 @@ class StreamableHttpTransport:
             return self._error(protocol.request_id_of(body), error, 400)
         if not message.is_request:
             return ACCEPTED
-        info = call_info(request, "mcp", "handshake", version)
-        limited = rate_limit(self.server, self.limiter, [message], info.client_id)
-        if limited is not None:
-            return limited
-        return json_reply(await self.server.handle(message, info))
+        answer = await self.server.answer(message, call_info(request, "mcp", "handshake", version))
+        assert answer is not None
+        return HttpReply(200, answer.body)
 
     async def _batch(self, request: HttpRequest, batch: list[Any], version_header: str | None) -> HttpReply:
         version = version_header or protocol.DEFAULT_HTTP_VERSION
@@ -95,12 +92,8 @@ class StreamableHttpTransport:
             return self._error(None, refusal, 400)
         if not batch:
             return self._error(None, RpcError(protocol.INVALID_REQUEST, "Invalid request: empty batch"), 400)
-        info = call_info(request, "mcp", "handshake", version)
-        limited = rate_limit(self.server, self.limiter, decode_batch(batch), info.client_id)
-        if limited is not None:
-            return limited
-        responses = await answer_all(self.server, batch, info)
-        return json_reply(responses) if responses else ACCEPTED
+        answers = await answer_batch(self.server, batch, call_info(request, "mcp", "handshake", version))
+        return ACCEPTED if answers is None else HttpReply(200, answers)
 
     # 2026-07-28 -------------------------------------------------------------------------------
 
@@ -125,15 +118,12 @@ class StreamableHttpTransport:
             version = self._check_envelope(request, message.method or "", message.params)
         except RpcError as error:
             return self._modern_error(request_id, error)
-        info = call_info(request, "mcp", "modern", version)
-        limited = rate_limit(self.server, self.limiter, [message], info.client_id)
-        if limited is not None:
-            return limited
-        response = await self.server.handle(message, info)
-        assert response is not None
-        failure = response.get("error")
-        status = protocol.MODERN_ERROR_HTTP_STATUS.get(failure["code"], 200) if failure else 200
-        return json_reply(response, status)
+        answer = await self.server.answer(message, call_info(request, "mcp", "modern", version))
+        assert answer is not None
+        code = answer.error_code
+        return HttpReply(
+            200 if code is None else protocol.MODERN_ERROR_HTTP_STATUS.get(code, 200), answer.body
+        )
 
     def _check_envelope(self, request: HttpRequest, method: str, params: dict[str, Any]) -> str:
         """The envelope ladder of 2026-07-28; returns the request's protocol version."""

@@ -209,7 +209,8 @@ NOTIFICATION = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 UNKNOWN_MODERN = {"jsonrpc": "2.0", "id": 3, "method": "no/such", "params": {"_meta": envelope()}}
 EVIL_ORIGIN = {"Origin": "https://evil.example"}
 
-# In order: the one tools/call the rate limit (1 a minute) allows comes before those it refuses.
+# In order: every message counts toward the rate limit (a burst of 10, then 1 a minute), so the ten
+# messages it allows come before the two it refuses (refusals by the guards in front count nothing).
 PROVOKED: list[tuple[str, str, str, Provoke]] = [
     ("post", "/mcp", "200", post("/mcp", NOOP_CALL)),
     ("post", "/mcp", "200", post("/mcp", [TOOLS_LIST], **{"MCP-Protocol-Version": "2025-03-26"})),
@@ -222,7 +223,6 @@ PROVOKED: list[tuple[str, str, str, Provoke]] = [
         post("/mcp", UNKNOWN_MODERN, **{"MCP-Protocol-Version": MODERN, "Mcp-Method": "no/such"}),
     ),
     ("post", "/mcp", "413", post("/mcp", None, raw=b"[" + b" " * MAX_BODY + b"]")),
-    ("post", "/mcp", "429", post("/mcp", NOOP_CALL)),
     ("post", "/mcp", "403", post("/mcp", TOOLS_LIST, **EVIL_ORIGIN)),
     ("post", "/mcp", "401", unauthenticated("post", "/mcp")),
     ("get", "/mcp", "405", call("get", "/mcp")),
@@ -236,6 +236,7 @@ PROVOKED: list[tuple[str, str, str, Provoke]] = [
     ("post", "/rpc", "204", post("/rpc", NOTIFICATION)),
     ("post", "/rpc", "400", post("/rpc", [])),
     ("post", "/rpc", "413", post("/rpc", None, raw=b"[" + b" " * MAX_BODY + b"]")),
+    ("post", "/mcp", "429", post("/mcp", NOOP_CALL)),
     ("post", "/rpc", "429", post("/rpc", NOOP_CALL)),
     ("post", "/rpc", "403", post("/rpc", TOOLS_LIST, **EVIL_ORIGIN)),
     ("post", "/rpc", "401", unauthenticated("post", "/rpc")),
@@ -257,7 +258,12 @@ def conforms(description: dict[str, Any], method: str, path: str, response: requ
 
 def test_every_documented_answer_is_given_and_conforms_to_the_description() -> None:
     provoked: dict[tuple[str, str], set[str]] = {}
-    mcp = {"auth_tokens": [TOKEN], "max_body_bytes": MAX_BODY, "rate_limit_per_minute": 1}
+    mcp = {
+        "auth_tokens": [TOKEN],
+        "max_body_bytes": MAX_BODY,
+        "rate_limit_per_minute": 1,
+        "rate_limit_burst": 10,
+    }
     with described(demo_service, **mcp) as (url, description):
         for method, path, status, provoke in PROVOKED:
             response = provoke(url)

@@ -112,7 +112,7 @@ def test_oversized_chunked_bodies_are_refused_too(serve_service):
     assert response.status_code == 413
 
 
-def test_tool_calls_beyond_the_rate_limit_get_429_with_retry_after(serve_service):
+def test_requests_beyond_the_rate_limit_get_429_with_retry_after(serve_service):
     url, server = serve_service(service, rate_limit_per_minute=60, rate_limit_burst=3)
     call = {"name": "noop", "arguments": {}}
     statuses = [rpc(url, "tools/call", call).status_code for _ in range(4)]
@@ -121,9 +121,9 @@ def test_tool_calls_beyond_the_rate_limit_get_429_with_retry_after(serve_service
     assert limited.status_code == 429
     assert int(limited.headers["retry-after"]) >= 1
     assert "Rate limit exceeded" in limited.json()["error"]["message"]
-    # Other methods are not rate limited.
-    assert rpc(url, "tools/list").status_code == 200
-    assert server.metrics.http_rejections.labels("rate_limit")._value.get() == 2
+    # Every method counts, not only tool calls.
+    assert rpc(url, "tools/list").status_code == 429
+    assert server.metrics.http_rejections.labels("rate_limit")._value.get() == 3
 
 
 def test_rate_limits_are_per_client_token(serve_service):
