@@ -107,7 +107,10 @@ class ListDirectoryResult(ToolOutput):
     path: str = Field(description="Canonical absolute path of the directory listed.")
     entries: list[DirectoryEntry] = Field(description="Entries in name order, depth first.")
     next_cursor: str | None = Field(description="Pass as cursor to get the next page; null on the last page.")
-    truncated: bool = Field(description="True when the scan stopped at its entry or time budget.")
+    truncated: bool = Field(
+        description="True when the scan stopped at its entry or time budget (FILESYSTEM_LIST_MAX_ENTRIES, "
+        "FILESYSTEM_SEARCH_TIMEOUT_S)."
+    )
 
     def mcp_text(self) -> str:
         lines = [f"{self.path}:"]
@@ -120,7 +123,10 @@ class ListDirectoryResult(ToolOutput):
         if self.next_cursor:
             lines.append(f"(more entries: call again with cursor={self.next_cursor})")
         if self.truncated:
-            lines.append("(listing stopped at its scan budget; list a smaller directory or a lower depth)")
+            lines.append(
+                "(listing stopped at its scan budget, FILESYSTEM_LIST_MAX_ENTRIES or "
+                "FILESYSTEM_SEARCH_TIMEOUT_S; list a smaller directory or a lower depth)"
+            )
         return "\n".join(lines)
 
 

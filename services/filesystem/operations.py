@@ -47,7 +47,6 @@ from services.filesystem.sandbox import (
     rename_no_replace,
 )
 
-LIST_SCAN_BUDGET = 100_000
 _CHUNK = 65_536
 
 
@@ -60,6 +59,7 @@ class Limits:
     max_search_results: int
     search_time_budget_s: float
     search_max_entries: int = 200_000
+    list_max_entries: int = 100_000
     glob: GlobLimits = field(default_factory=GlobLimits)
 
 
@@ -437,12 +437,19 @@ def _walk_tree(
 
 
 def list_directory(
-    sandbox: Sandbox, path: str, *, depth: int, limit: int, cursor: str | None, time_budget_s: float
+    sandbox: Sandbox,
+    path: str,
+    *,
+    depth: int,
+    limit: int,
+    cursor: str | None,
+    time_budget_s: float,
+    max_entries: int = 100_000,
 ) -> ListDirectoryResult:
     with sandbox.open_directory(path) as location:
         display = location.display
         offset = _decode_cursor(cursor, display, depth) if cursor else 0
-        scan = _Scan(budget=LIST_SCAN_BUDGET, deadline=time.monotonic() + time_budget_s)
+        scan = _Scan(budget=max_entries, deadline=time.monotonic() + time_budget_s)
         entries: list[DirectoryEntry] = []
         more = False
         for index, (relative, info) in enumerate(_walk_tree(location.dir_fd, "", depth, scan)):

@@ -82,6 +82,7 @@ def limits_of(settings: FilesystemSettings, server_settings: ServerSettings) -> 
         # Stop searching well before the tool timeout, so a partial answer arrives instead of a timeout.
         search_time_budget_s=min(settings.filesystem_search_timeout_s, server_settings.tool_timeout_s * 0.5),
         search_max_entries=settings.filesystem_search_max_entries,
+        list_max_entries=settings.filesystem_list_max_entries,
         glob=GlobLimits(
             max_length=settings.filesystem_max_pattern_length,
             max_segments=settings.filesystem_max_glob_segments,
@@ -175,7 +176,9 @@ async def list_directory(args: ListDirectoryArgs, ctx: ToolContext) -> ListDirec
 
     depth=1 lists the directory itself, depth=2 also its subdirectories, and so on. Entries come in
     name order, depth first, `limit` per page; pass next_cursor back as `cursor` for the next page.
-    Symbolic links are listed as symlinks and never entered.
+    Symbolic links are listed as symlinks and never entered. A listing walks at most
+    FILESYSTEM_LIST_MAX_ENTRIES entries (earlier pages included) within FILESYSTEM_SEARCH_TIMEOUT_S,
+    and says truncated when it stopped there: list a deeper directory or a smaller depth.
     """
     return await _in_thread(
         ctx,
@@ -187,6 +190,7 @@ async def list_directory(args: ListDirectoryArgs, ctx: ToolContext) -> ListDirec
             limit=args.limit,
             cursor=args.cursor,
             time_budget_s=_limits(ctx).search_time_budget_s,
+            max_entries=_limits(ctx).list_max_entries,
         ),
     )
 

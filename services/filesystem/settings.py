@@ -34,6 +34,12 @@ class FilesystemSettings(ServiceSettings):
     filesystem_search_max_entries: int = Field(
         default=200_000, gt=0, description="Directory entries one search_files call looks at before it stops."
     )
+    filesystem_list_max_entries: int = Field(
+        default=100_000,
+        gt=0,
+        description="Directory entries one list_directory call walks (earlier pages included) before it "
+        "stops and says truncated.",
+    )
     filesystem_search_timeout_s: float = Field(
         default=10.0,
         gt=0,

@@ -231,3 +231,20 @@ async def test_one_clients_conversions_leave_threads_for_another_client(
     results = await asyncio.gather(first_of_a, of_b)
     assert [result["isError"] for result in results] == [False, False]
     assert all("(part 2)" in result["structuredContent"]["content"] for result in results)
+
+
+async def test_http_requests_timeout_argument_bounds_its_conversion(
+    page_server: PageServer,
+    fetch_service: Callable[..., FetchService],
+    slow_conversions: SlowConversions,
+) -> None:
+    page_server.routes["/page"] = Reply(headers=HTML, body=article_page(100_000).encode())
+    fetch = fetch_service(allowed_hosts=["127.0.0.1"])
+
+    result = await fetch.call("http_request", {"url": page_server.url("/page"), "timeout": 0.5})
+
+    assert result["isError"] is True
+    assert "did not finish within the time left of the call (timeout=0.5 s)" in text_of(result)
+    assert converter_of(fetch).share.in_use == 1  # the conversion still waits at the gate
+    slow_conversions.open()
+    await until(lambda: converter_of(fetch).share.in_use == 0)

@@ -116,6 +116,16 @@ def test_a_search_stops_at_its_time_budget_and_names_the_setting(
     assert "FILESYSTEM_SEARCH_TIMEOUT_S" in found["truncated_reason"]
 
 
+def test_a_listing_stops_at_its_entry_budget(serve_fs: Callable[..., FsClient], tree: Tree) -> None:
+    many_files(tree, 30)
+    client = serve_fs(filesystem_list_max_entries=10)
+
+    listing = client.ok("list_directory", path=".", depth=2)
+
+    assert listing["truncated"] is True and listing["next_cursor"] is None
+    assert len(listing["entries"]) == 10
+
+
 # Fair shares of the worker threads ----------------------------------------------------------------
 
 

@@ -69,6 +69,7 @@ def test_malformed_allowed_paths_fail_naming_the_variable(value: str, problem: s
         "FILESYSTEM_MAX_WRITE_BYTES",
         "FILESYSTEM_MAX_SEARCH_RESULTS",
         "FILESYSTEM_SEARCH_MAX_ENTRIES",
+        "FILESYSTEM_LIST_MAX_ENTRIES",
         "FILESYSTEM_MAX_PATTERN_LENGTH",
         "FILESYSTEM_MAX_GLOB_SEGMENTS",
         "FILESYSTEM_MAX_GLOB_DOUBLE_STARS",
