@@ -171,6 +171,8 @@ class CallInfo:
 _HANDSHAKE_ONLY = frozenset({"initialize", "ping"})
 # Request-derived text echoed in an error message is cut to this many characters.
 _ECHO_CHARS = 100
+# A W3C traceparent is 55 characters; anything much longer is not one and is not parsed.
+_MAX_TRACEPARENT_CHARS = 128
 # What a result may raise while it is turned into JSON: pydantic's and orjson's depth limits
 # (ValueError, orjson.JSONEncodeError, a TypeError), a type neither knows, Python's own recursion limit.
 _ENCODING_ERRORS = (ValueError, TypeError, RecursionError)
@@ -363,6 +365,8 @@ class Server:
             raise RpcError(protocol.INVALID_PARAMS, 'Invalid params: "arguments" must be an object')
         meta = params.get("_meta")
         traceparent = meta.get("traceparent") if isinstance(meta, dict) else None
+        if not isinstance(traceparent, str) or len(traceparent) > _MAX_TRACEPARENT_CHARS:
+            traceparent = None
         record = ToolCallRecord(self.service.name, tool.name, info, logged_argument_names(arguments))
         self.metrics.call_started()
         try:
@@ -578,7 +582,9 @@ def _decode_cursor(cursor: Any) -> int:
         kind, _, offset = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
         value = int(offset)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise RpcError(protocol.INVALID_PARAMS, f"Invalid params: unknown cursor {cursor!r}") from None
+        raise RpcError(
+            protocol.INVALID_PARAMS, f"Invalid params: unknown cursor {cursor[:_ECHO_CHARS]!r}"
+        ) from None
     if kind != "tools" or value < 0:
-        raise RpcError(protocol.INVALID_PARAMS, f"Invalid params: unknown cursor {cursor!r}")
+        raise RpcError(protocol.INVALID_PARAMS, f"Invalid params: unknown cursor {cursor[:_ECHO_CHARS]!r}")
     return value

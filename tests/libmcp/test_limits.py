@@ -16,9 +16,12 @@ from typing import Any
 import httpx
 from mcp import Client, ClientSession
 from mcp.client.sse import sse_client
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import Field
 
-from libmcp import Service, ToolInput, ToolOutput
+from libmcp import Service, ToolInput, ToolOutput, observability
 from tests.libmcp.conftest import demo_process, modern_post, rpc
 from tests.libmcp.demo_service import service as demo_service
 from tests.libmcp.test_sse_transport import open_session
@@ -330,3 +333,23 @@ def test_a_call_with_50000_argument_names_logs_a_bounded_line():
     assert logged[-1] == "...(truncated: 49970 more)"
     assert all(len(name) <= 64 + len("...(truncated)") for name in logged)
     print(f"log line {len(line)} bytes for {len(arguments)} argument names", file=sys.stderr)
+
+
+def test_the_span_of_a_hostile_call_stays_small(demo):
+    url, _ = demo
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    observability.use_tracer_provider(provider)
+    try:
+        arguments = {f"a{n}": n for n in range(50_000)}
+        for meta in ({"traceparent": "00-" + "f" * 300_000}, {"traceparent": {"not": "a string"}}):
+            params = {"name": "echo", "arguments": {**arguments, "text": "x"}, "_meta": meta}
+            assert result_of(rpc(url, "tools/call", params, timeout=30))["isError"] is True
+    finally:
+        observability._tracing_enabled = False
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 2
+    for span in spans:
+        assert span.parent is None  # neither was a trace context
+        assert sum(len(str(key)) + len(str(value)) for key, value in span.attributes.items()) < 1000

@@ -135,6 +135,43 @@ def test_a_client_that_never_reads_its_stream_is_disconnected_and_memory_stays_b
         other.close()
 
 
+async def test_falling_behind_cancels_the_sessions_pending_calls_and_nothing_else(serve_service):
+    url, server = serve_service(service, sse_outbox_bytes=65_536)
+    big = [
+        {
+            "jsonrpc": "2.0",
+            "id": n,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": "q" * 9_300, "times": 10}},
+        }
+        for n in range(32)
+    ]
+    slow_call = request("slow", "tools/call", {"name": "sleep", "arguments": {"seconds": 30}})
+    stream = _raw_sse_stream(url)
+    endpoint = f"{url}{_read_endpoint(stream)}"
+    async with open_session_as(url, {}) as (client, other, other_endpoint), httpx.AsyncClient() as poster:
+        assert (await poster.post(endpoint, json=slow_call)).status_code == 202
+        for _ in range(100):
+            if server.metrics.calls.in_flight == 1:
+                break
+            await asyncio.sleep(0.02)
+        for _ in range(20):
+            if (await poster.post(endpoint, json=big)).status_code == 404:
+                break
+            await asyncio.sleep(0.05)
+        for _ in range(100):
+            if server.metrics.tool_call_count("sleep", "cancelled") == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert server.metrics.tool_call_count("sleep", "cancelled") == 1
+        assert server.metrics.http_rejections.labels("sse_outbox")._value.get() == 1
+        # The other session, on its own stream, is untouched.
+        assert (await client.post(other_endpoint, json=request(7, "ping"))).status_code == 202
+        _, data = await other.next_event()
+        assert json.loads(data)["id"] == 7
+    stream.close()
+
+
 # Helpers ---------------------------------------------------------------------------------------
 
 
