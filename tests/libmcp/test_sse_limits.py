@@ -135,6 +135,18 @@ def test_a_client_that_never_reads_its_stream_is_disconnected_and_memory_stays_b
         other.close()
 
 
+async def test_sse_batches_are_capped_like_every_transports(serve_service):
+    url, server = serve_service(service, max_batch_messages=3)
+    async with open_session_as(url, {}) as (client, stream, endpoint):
+        refused = await client.post(endpoint, json=[request(n, "ping") for n in range(4)])
+        assert refused.status_code == 413
+        assert "MCP_MAX_BATCH_MESSAGES" in refused.json()["error"]["message"]
+        assert (await client.post(endpoint, json=[request(n, "ping") for n in range(3)])).status_code == 202
+        _, data = await stream.next_event()
+        assert [answer["id"] for answer in json.loads(data)] == [0, 1, 2]
+    assert server.metrics.calls.requests[("ping", "sse", "ok")] == 3
+
+
 async def test_falling_behind_cancels_the_sessions_pending_calls_and_nothing_else(serve_service):
     url, server = serve_service(service, sse_outbox_bytes=65_536)
     big = [
