@@ -15,6 +15,8 @@ from starlette.types import Scope, Send
 
 Headers = tuple[tuple[bytes, bytes], ...]
 JSON = b"application/json"
+# RFC 9110 section 8.6: no Content-Length on a 1xx or 204 answer (nor on 304, which has no body here).
+WITHOUT_CONTENT_LENGTH = frozenset({*range(100, 200), 204, 304})
 
 
 @dataclass(slots=True)
@@ -51,7 +53,11 @@ class HttpReply:
     headers: Headers = ()
 
     async def send(self, send: Send, extra_headers: Headers = ()) -> None:
-        headers = [(b"content-length", str(len(self.body)).encode())]
+        headers = (
+            [(b"content-length", str(len(self.body)).encode())]
+            if self.status not in WITHOUT_CONTENT_LENGTH
+            else []
+        )
         if self.media_type is not None and self.body:
             headers.append((b"content-type", self.media_type))
         headers.extend(self.headers)

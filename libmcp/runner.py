@@ -9,9 +9,11 @@ import signal
 import stat
 from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from prometheus_client import start_http_server
+from starlette.types import ASGIApp
 
 from libmcp.app import create_app
 from libmcp.config import (
@@ -22,6 +24,7 @@ from libmcp.config import (
     read_env_file,
     variable_names,
 )
+from libmcp.http_edge import EdgeLimits, HttpEdge, connection_cap, trusted_proxies
 from libmcp.http_protocol import CoalescingHttpToolsProtocol
 from libmcp.observability import configure_logging, configure_tracing
 from libmcp.server import Server, Service
@@ -43,8 +46,35 @@ def build_server(
     known = {*variable_names(ServerSettings), *variable_names(service.settings_class), *known_variables}
     check_unknown(known, environ=env, env_file_values=file_values, env_file=env_file)
     server_settings = load_settings(ServerSettings, environ=env, env_file_values=file_values)
+    trusted_proxies(server_settings)
     settings = load_settings(service.settings_class, environ=env, env_file_values=file_values)
     return Server(service, settings, server_settings)
+
+
+def uvicorn_config(server: Server, app: ASGIApp, *, host: str, port: int, **overrides: Any) -> uvicorn.Config:
+    """How every libmcp app is served: the HTTP edge's limits in front of the coalescing protocol,
+    forwarded headers believed only from ``MCP_TRUSTED_PROXIES``, keep-alive from the settings."""
+    settings = server.server_settings
+    proxies = trusted_proxies(settings)
+    limits = EdgeLimits.from_settings(settings, max_connections=connection_cap(settings.max_connections))
+    edge = HttpEdge(limits, server.metrics.http_rejections)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "http": edge.protocol(CoalescingHttpToolsProtocol),
+        "ws": "none",  # no WebSocket route: an Upgrade is answered as plain HTTP, behind the edge
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": int(settings.shutdown_grace_s) or None,
+        "timeout_keep_alive": settings.keepalive_timeout_s,
+        "server_header": False,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: only the listed proxies.
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies,
+        **overrides,
+    }
+    return uvicorn.Config(app, **options)
 
 
 def warn_if_readable_by_others(env_file: str) -> None:
@@ -95,18 +125,7 @@ def serve(server: Server, *, host: str | None = None, port: int, metrics_port: i
     metrics_server = None
     if metrics_port:
         metrics_server, _ = start_http_server(metrics_port, addr=bind_host, registry=server.metrics.registry)
-    config = uvicorn.Config(
-        app,
-        host=bind_host,
-        port=port,
-        http=CoalescingHttpToolsProtocol,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
-        timeout_keep_alive=30,
-        server_header=False,
-    )
+    config = uvicorn_config(server, app, host=bind_host, port=port)
     loop_holder: list[asyncio.AbstractEventLoop] = []
 
     def end_streams() -> None:

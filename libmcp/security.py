@@ -11,10 +11,10 @@ import hashlib
 import hmac
 import logging
 import math
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit
 
 from starlette.types import Receive, Scope
 
@@ -35,16 +35,28 @@ CORS_ALLOW_HEADERS = (
 CORS_EXPOSE_HEADERS = b"mcp-session-id, mcp-protocol-version, www-authenticate, retry-after"
 
 
+# What a browser sends as Origin: scheme://host[:port], nothing more. urlsplit is no judge of it: it
+# reads "http://evil.example\@localhost" as the host localhost.
+_ORIGIN = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*)://"
+    r"(?P<host>\[[0-9a-f:.]+\]|[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*)"
+    r"(?::[0-9]{1,5})?"
+)
+
+
 def origin_allowed(origin: str, allowed: Iterable[str]) -> bool:
-    """Local origins (any port) and the configured ones are allowed; ``*`` allows every origin."""
-    allowed_set = {item.rstrip("/").lower() for item in allowed}
-    if "*" in allowed_set or origin.rstrip("/").lower() in allowed_set:
-        return True
-    try:
-        host = urlsplit(origin).hostname
-    except ValueError:
+    """Local http(s) origins (any port) and the configured ones are allowed; ``*`` allows every origin.
+
+    Only a well-formed origin is considered at all: no userinfo, path, backslash or ``null``.
+    """
+    origin = origin.lower()
+    parsed = _ORIGIN.fullmatch(origin)
+    if parsed is None:
         return False
-    return host in LOCAL_ORIGIN_HOSTS
+    allowed_set = {item.rstrip("/").lower() for item in allowed}
+    if "*" in allowed_set or origin in allowed_set:
+        return True
+    return parsed["scheme"] in ("http", "https") and parsed["host"].strip("[]") in LOCAL_ORIGIN_HOSTS
 
 
 class TokenBucket:
@@ -121,14 +133,20 @@ class RequestGuard:
         path = scope["path"]
         client = scope.get("client")
         client_id = client[0] if client else "unknown"
-        origin = authorization = None
+        origin = authorization = duplicate = None
         for key, value in scope["headers"]:
             if key == b"origin":
+                duplicate = key if origin is not None else duplicate
                 origin = value
             elif key == b"authorization":
+                duplicate = key if authorization is not None else duplicate
                 authorization = value
         if path in OPEN_PATHS:
             return Admission(client_id)
+        if duplicate is not None:
+            # Which of two values counts is each proxy's guess: refuse rather than pick one.
+            self._reject("duplicate_header", scope, client_id)
+            return json_reply({"error": f"more than one {duplicate.decode().title()} header"}, 400)
         if origin is not None:
             if not origin_allowed(origin.decode("latin-1"), self.settings.allowed_origins):
                 self._reject("origin", scope, client_id)

@@ -76,6 +76,68 @@ def test_origin_is_checked_when_present(serve_service, origin, allowed):
         assert origin in response.json()["error"]
 
 
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://evil.example\\@localhost",  # urlsplit reads the host as localhost
+        "http://localhost@evil.example",
+        "http://user:secret@localhost:3000",
+        "http://localhost.evil.example",
+        "null",
+        "http://localhost:3000/path",
+        "http://localhost:3000/",
+        "http://localhost:3000?x=1",
+        "localhost:3000",
+        "file:///etc/passwd",
+    ],
+)
+@pytest.mark.parametrize("path", ["/rpc", "/mcp"])
+def test_an_origin_that_is_not_exactly_scheme_host_port_is_refused(demo, origin, path):
+    url, server = demo
+    response = rpc(url, "ping", path=path, headers={"Origin": origin})
+    assert response.status_code == 403
+    assert "is not allowed" in response.json()["error"]
+    assert server.metrics.http_rejections.labels("origin")._value.get() == 1
+
+
+def test_a_preflight_from_an_evil_origin_is_refused(demo):
+    url, _ = demo
+    response = httpx.options(f"{url}/mcp", headers={"Origin": "http://evil.example\\@localhost"})
+    assert response.status_code == 403
+    assert "access-control-allow-origin" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "values", [("Bearer first-token", "Bearer second-token"), ("Bearer wrong", "Bearer first-token")]
+)
+def test_two_authorization_headers_are_refused_with_400(guarded, values):
+    url, server = guarded
+    headers = httpx.Headers([("Authorization", value) for value in values])
+    response = rpc(url, "ping", headers=headers)
+    assert response.status_code == 400
+    assert response.json() == {"error": "more than one Authorization header"}
+    assert server.metrics.http_rejections.labels("duplicate_header")._value.get() == 1
+
+
+def test_two_origin_headers_are_refused_too(demo):
+    url, _ = demo
+    headers = httpx.Headers([("Origin", "http://localhost:3000"), ("Origin", "https://evil.example")])
+    assert rpc(url, "ping", headers=headers).status_code == 400
+
+
+def test_a_204_carries_no_content_length(serve_service):
+    url, _ = serve_service(service)
+    preflight = httpx.options(
+        f"{url}/mcp", headers={"Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST"}
+    )
+    notifications_only = httpx.post(f"{url}/rpc", json=[{"jsonrpc": "2.0", "method": "notifications/x"}])
+    for response in (preflight, notifications_only):
+        assert response.status_code == 204
+        assert "content-length" not in response.headers
+        assert "transfer-encoding" not in response.headers
+        assert response.content == b""
+
+
 def test_no_origin_and_any_host_header_are_fine(demo):
     url, _ = demo
     response = rpc(url, "ping", headers={"Host": "mcp-filesystem.mcp.svc.cluster.local:8003"})

@@ -1,9 +1,10 @@
 """Start real HTTP servers on ephemeral loopback ports.
 
 ``run_app`` serves an ASGI app with uvicorn in a background thread (fast, same process, so tests
-can look at the server object); ``run_server`` serves a libmcp server's app that way, with the HTTP
-protocol the runner uses; ``ServiceProcess`` runs ``mcp-sse serve NAME`` as a child process (what a
-container runs), for signals, start-up failures and anything process-wide.
+can look at the server object); ``run_server`` serves a libmcp server's app that way, with the
+uvicorn configuration the runner uses (the HTTP edge's limits included); ``ServiceProcess`` runs
+``mcp-sse serve NAME`` as a child process (what a container runs), for signals, start-up failures and
+anything process-wide.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import httpx
 import uvicorn
 
 from libmcp import Server, create_app
-from libmcp.http_protocol import CoalescingHttpToolsProtocol
+from libmcp.runner import uvicorn_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,9 +39,22 @@ def free_port() -> int:
 @contextlib.contextmanager
 def run_app(app: Any, **config: Any) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 in a thread; yields its base URL and stops it afterwards."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **config)
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **config)
+    with _run(config) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def run_server(server: Server) -> Iterator[str]:
+    """Serve a libmcp server's app in a thread, configured as the runner does; yields its URL."""
+    config = uvicorn_config(server, create_app(server), host="127.0.0.1", port=0, log_level="warning")
+    with _run(config) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _run(config: uvicorn.Config) -> Iterator[str]:
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -54,13 +68,6 @@ def run_app(app: Any, **config: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
-
-
-@contextlib.contextmanager
-def run_server(server: Server) -> Iterator[str]:
-    """Serve a libmcp server's app in a thread with the HTTP protocol the runner uses; yields its URL."""
-    with run_app(create_app(server), http=CoalescingHttpToolsProtocol) as url:
-        yield url
 
 
 class ServiceProcess:
