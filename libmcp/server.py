@@ -285,12 +285,12 @@ class Server:
             result = await handler(message.params, info)
             body = self._encode(message, info, result)
         except RpcError as error:
-            return self.refuse(message, info, error)
+            return self._refuse(message, info, error)
         except Exception:
             logger.exception("%s failed (request %s)", method[:_ECHO_CHARS], info.request_id)
-            return self.refuse(message, info, self._internal_error(info))
+            return self._refuse(message, info, self._internal_error(info))
         if len(body) > limit:
-            answer = self.refuse(
+            answer = self._refuse(
                 message, info, reply_too_large(method, len(body), limit, self.server_settings)
             )
             answer.too_large = True
@@ -298,7 +298,7 @@ class Server:
         self.metrics.count_request(method, info.transport, "ok")
         return Answer(body)
 
-    def refuse(self, message: Message, info: CallInfo, error: RpcError) -> Answer:
+    def _refuse(self, message: Message, info: CallInfo, error: RpcError) -> Answer:
         """The error answer to a request, counted."""
         self.metrics.count_request(message.method or "", info.transport, "error")
         return Answer(protocol.dumps(protocol.error_response(message.id, error)), error.code)
@@ -501,10 +501,11 @@ def reply_too_large(what: str, size: int, limit: int, settings: ServerSettings) 
 
 
 def _unencodable(tool_name: str, exc: BaseException) -> str:
-    return (
-        f"Tool {tool_name} returned a result that cannot be sent as JSON ({type(exc).__name__}: "
-        f"{str(exc)[:200]}); JSON nesting deeper than about 250 levels cannot be encoded"
-    )
+    reason = str(exc)[:200]
+    text = f"Tool {tool_name} returned a result that cannot be sent as JSON ({type(exc).__name__}: {reason})"
+    if isinstance(exc, RecursionError) or "depth" in reason or "ecursion" in reason:
+        text += ": it is nested deeper than the JSON encoders allow (about 250 levels)"
+    return text
 
 
 class Deadlines:

@@ -167,7 +167,7 @@ class SseTransport:
             session.queue(event)
             return
         self._count("sse_outbox", session.client_id, f"session {session.id} closed: its reader fell behind")
-        self._forget(session)
+        self.forget(session)
         session.cancel_calls()
         session.ended.set()
         while not session.outbox.empty():
@@ -181,7 +181,7 @@ class SseTransport:
         session.outbox.put_nowait(b"event: error\ndata: " + data + b"\n\n")
         session.outbox.put_nowait(_CLOSE)
 
-    def _open(self, session: SseSession) -> HttpReply | None:
+    def register(self, session: SseSession) -> HttpReply | None:
         """Register a new session, or the refusal when a cap is reached (checked and taken at once)."""
         client = session.client_id
         cap = self.settings.sse_max_sessions
@@ -207,7 +207,8 @@ class SseTransport:
         self.server.metrics.sse_sessions.inc()
         return None
 
-    def _forget(self, session: SseSession) -> None:
+    def forget(self, session: SseSession) -> None:
+        """Unregister a session (once: its stream ending and its reader falling behind both call this)."""
         if self.sessions.pop(session.id, None) is None:
             return
         remaining = self.per_client[session.client_id] - 1
@@ -245,7 +246,7 @@ class _EventStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         transport, session = self.transport, self.session
-        refusal = transport._open(session)
+        refusal = transport.register(session)
         if refusal is not None:
             await refusal.send(send)
             return
@@ -277,7 +278,7 @@ class _EventStream(Response):
                 with contextlib.suppress(OSError):
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            transport._forget(session)
+            transport.forget(session)
             session.cancel_calls()
 
     async def _write(self, send: Send) -> None:
