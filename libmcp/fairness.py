@@ -56,7 +56,9 @@ class FairShare:
         return sum(len(queue) for queue in self._waiters.values())
 
     async def acquire(self, identity: str, timeout_s: float) -> None:
-        if not self._waiters and self._may_take(identity):
+        # Waiters left queued while slots are free are all at their share (every release hands out what
+        # it can), so another identity may take a free slot without overtaking anyone who could.
+        if identity not in self._waiters and self._may_take(identity):
             self._take(identity)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -30,6 +30,21 @@ async def test_one_identity_cannot_hold_more_than_its_share() -> None:
     assert slots.held == {"a": 2, "b": 1}
 
 
+async def test_a_waiter_at_its_share_does_not_hold_up_another_identity_while_slots_are_free() -> None:
+    slots = gate()
+    await slots.acquire("a", 1)
+    await slots.acquire("a", 1)
+    waiting_a = asyncio.create_task(slots.acquire("a", 5))
+    await asyncio.sleep(0)
+
+    await asyncio.wait_for(slots.acquire("b", 5), 0.5)
+
+    assert slots.held == {"a": 2, "b": 1} and slots.waiting() == 1
+    slots.release("a")
+    await waiting_a
+    assert slots.held == {"a": 2, "b": 1} and slots.waiting() == 0
+
+
 async def test_a_full_capacity_times_out_with_a_message_naming_it() -> None:
     slots = gate(capacity=2, per_identity=2)
     await slots.acquire("a", 1)

@@ -191,32 +191,42 @@ def two_client_server(
 async def test_one_clients_slow_searches_leave_threads_for_another_clients_write(
     serve_service: Callable[..., tuple[str, Server]], tree: Tree, slow_searches: SlowSearches
 ) -> None:
-    url, server = two_client_server(serve_service, tree, queue_timeout_s=1)
+    url, server = two_client_server(serve_service, tree, queue_timeout_s=30)
     workers: WorkerPool = server.state.workers
     searches = [asyncio.create_task(call(url, TOKEN_A, "search_files", pattern="**/*.txt")) for _ in range(8)]
     await slow_searches.wait_until_running(4)
+    await until(lambda: workers.share.waiting() == 4)
 
     written = await call(url, TOKEN_B, "write_file", path="from-b.txt", content="b was not held up")
 
     assert written["isError"] is False, text(written)
     assert (tree.rw / "from-b.txt").read_text() == "b was not held up"
-    assert slow_searches.running == 4  # A's searches still hold their threads: B did not wait for them
-    # A's four calls past its share wait for a thread of A's, then give up naming the settings.
-    await until(lambda: sum(task.done() for task in searches) == 4)
-    refused = [task.result() for task in searches if task.done()]
-    assert len(refused) == 4
-    for result in refused:
-        assert result["isError"] is True
-        assert text(result).startswith("Busy: no free filesystem worker threads within 1 s")
-        assert "its share of 4" in text(result)
-        assert "FILESYSTEM_WORKER_THREADS and MCP_CLIENT_SHARE" in text(result)
-        assert "MCP_QUEUE_TIMEOUT_S" in text(result)
-
+    # B went past A's four queued calls, which wait for a thread of A's share, not for B's.
+    assert slow_searches.running == 4 and not any(task.done() for task in searches)
+    assert workers.share.waiting() == 4
     slow_searches.open()
-    finished = await asyncio.gather(*(task for task in searches if not task.done()))
-    assert [result["isError"] for result in finished] == [False] * 4
+    results = await asyncio.gather(*searches)
+    assert [result["isError"] for result in results] == [False] * 8
     assert slow_searches.most_running == 4
     assert workers.share.in_use == 0
+
+
+async def test_a_call_past_the_share_gets_busy_naming_the_settings_after_the_queue_timeout(
+    serve_service: Callable[..., tuple[str, Server]], tree: Tree, slow_searches: SlowSearches
+) -> None:
+    url, _ = two_client_server(serve_service, tree, queue_timeout_s=0.5)
+    first = [asyncio.create_task(call(url, TOKEN_A, "search_files", pattern="*.txt")) for _ in range(4)]
+    await slow_searches.wait_until_running(4)
+
+    fifth = await call(url, TOKEN_A, "search_files", pattern="*.txt")
+
+    assert fifth["isError"] is True
+    assert text(fifth).startswith("Busy: no free filesystem worker threads within 0.5 s")
+    assert "this client already holds 4, its share of 4" in text(fifth)
+    assert "FILESYSTEM_WORKER_THREADS and MCP_CLIENT_SHARE" in text(fifth)
+    assert "MCP_QUEUE_TIMEOUT_S" in text(fifth)
+    slow_searches.open()
+    assert all(result["isError"] is False for result in await asyncio.gather(*first))
 
 
 async def test_a_call_past_the_share_waits_for_the_clients_own_thread_and_then_runs(
