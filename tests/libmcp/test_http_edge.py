@@ -406,6 +406,32 @@ def test_idle_keep_alive_connections_are_closed(serve_service):
     assert 0.9 <= time.monotonic() - started < 5
 
 
+def test_a_kept_alive_connection_fed_empty_lines_is_still_closed(serve_service):
+    """Every byte restarts uvicorn's keep-alive timer; empty lines past a few start the head's clock."""
+    url, server = serve_service(service, keepalive_timeout_s=1, header_timeout_s=1)
+    with connect(url) as sock:
+        sock.sendall(HEALTH)
+        assert status_of(read_answer(sock)) == 200
+        started = time.monotonic()
+        answer, _ = send_until_answered(sock, dribble(b"\r\n" * 100, 0.2))
+        assert closed_by_peer(sock)
+    assert status_of(answer) == 408
+    assert time.monotonic() - started < 5
+    assert rejections(server, "header_timeout") == 1
+
+
+def test_an_upgrade_request_is_answered_as_plain_http_and_the_connection_goes_on(serve_service):
+    url, _ = serve_service(service)
+    upgrade = (
+        b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\r\n"
+    )
+    with connect(url) as sock:
+        sock.sendall(upgrade)
+        assert status_of(read_answer(sock)) == 200
+        sock.sendall(HEALTH)
+        assert status_of(read_answer(sock)) == 200
+
+
 # Forwarded headers.
 
 
