@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 import uvicorn
+from prometheus_client import CollectorRegistry, Counter
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from libmcp import Server, ServerSettings, create_app
+from libmcp.http_edge import EdgeLimits, HttpEdge
 from libmcp.http_protocol import MAX_DEFERRED_BYTES, CoalescingHttpToolsProtocol, CoalescingTransport
 from tests.libmcp.demo_service import DemoSettings, service
 
@@ -73,7 +75,7 @@ def tools_call_request(text: str) -> bytes:
 
 
 async def answer_through(
-    protocol_class: type[HttpToolsProtocol], request: bytes, until: bytes = b'"id":7'
+    protocol_class: type[asyncio.Protocol], request: bytes, until: bytes = b'"id":7'
 ) -> RecordingTransport:
     server = Server(service, DemoSettings(), ServerSettings.model_validate({}))
     app = create_app(server)
@@ -92,11 +94,22 @@ async def answer_through(
     return transport
 
 
+def behind_the_edge(inner: type[HttpToolsProtocol]) -> type[asyncio.Protocol]:
+    """``inner`` as the runner serves it: the HTTP edge's protocol in front."""
+    rejections = Counter("rejections", "refusals", ["reason"], registry=CollectorRegistry())
+    return HttpEdge(EdgeLimits.from_settings(ServerSettings()), rejections).protocol(inner)
+
+
 @pytest.mark.parametrize(
-    ("protocol_class", "writes"), [(HttpToolsProtocol, 2), (CoalescingHttpToolsProtocol, 1)]
+    ("protocol_class", "writes"),
+    [
+        (HttpToolsProtocol, 2),
+        (CoalescingHttpToolsProtocol, 1),
+        (behind_the_edge(CoalescingHttpToolsProtocol), 1),
+    ],
 )
 async def test_an_answer_leaves_in_one_write_where_stock_uvicorn_needs_two(
-    protocol_class: type[HttpToolsProtocol], writes: int
+    protocol_class: type[asyncio.Protocol], writes: int
 ) -> None:
     transport = await answer_through(protocol_class, tools_call_request("héllo"))
     assert len(transport.writes) == writes, transport.writes
