@@ -7,6 +7,7 @@ Pages are served by the loopback page server; the guard is opened for 127.0.0.1 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -205,32 +206,63 @@ async def call_as(url: str, token: str, page: str) -> dict[str, Any]:
     return result
 
 
+def two_client_service(
+    serve_service: Callable[..., tuple[str, Server]], **server_settings: Any
+) -> tuple[str, Converter]:
+    settings = fetch_settings(allowed_hosts=["127.0.0.1"], convert_threads=2)
+    url, server = serve_service(service, settings, auth_tokens=[TOKEN_A, TOKEN_B], **server_settings)
+    converter: Converter = server.state.converter
+    return url, converter
+
+
 async def test_one_clients_conversions_leave_threads_for_another_client(
     page_server: PageServer,
     serve_service: Callable[..., tuple[str, Server]],
     slow_conversions: SlowConversions,
 ) -> None:
     page_server.routes["/page"] = Reply(headers=HTML, body=article_page(100_000).encode())
-    settings = fetch_settings(allowed_hosts=["127.0.0.1"], convert_threads=2)
-    url, server = serve_service(service, settings, auth_tokens=[TOKEN_A, TOKEN_B], queue_timeout_s=1)
-    converter: Converter = server.state.converter
+    url, converter = two_client_service(serve_service, queue_timeout_s=30)
     page = page_server.url("/page")
     first_of_a = asyncio.create_task(call_as(url, TOKEN_A, page))
     await until(lambda: slow_conversions.running == 1)
+    second_of_a = asyncio.create_task(call_as(url, TOKEN_A, page))  # past A's share of 1: waits
+    await until(lambda: converter.share.waiting() == 1)
 
-    second_of_a = await call_as(url, TOKEN_A, page)
     of_b = asyncio.create_task(call_as(url, TOKEN_B, page))
     await until(lambda: slow_conversions.running == 2)
 
-    assert second_of_a["isError"] is True
-    assert text_of(second_of_a).startswith("Busy: no free conversion threads within 1 s")
-    assert "its share of 1" in text_of(second_of_a)
-    assert "FETCH_CONVERT_THREADS and MCP_CLIENT_SHARE" in text_of(second_of_a)
-    assert converter.share.in_use == 2
+    assert converter.share.held == {f"token:{token_id(TOKEN_A)}": 1, f"token:{token_id(TOKEN_B)}": 1}
+    assert converter.share.waiting() == 1 and not second_of_a.done()
     slow_conversions.open()
-    results = await asyncio.gather(first_of_a, of_b)
-    assert [result["isError"] for result in results] == [False, False]
+    results = await asyncio.gather(first_of_a, second_of_a, of_b)
+    assert [result["isError"] for result in results] == [False, False, False]
     assert all("(part 2)" in result["structuredContent"]["content"] for result in results)
+
+
+async def test_a_conversion_past_the_share_gets_busy_naming_the_settings(
+    page_server: PageServer,
+    serve_service: Callable[..., tuple[str, Server]],
+    slow_conversions: SlowConversions,
+) -> None:
+    page_server.routes["/page"] = Reply(headers=HTML, body=article_page(100_000).encode())
+    url, _ = two_client_service(serve_service, queue_timeout_s=0.5)
+    page = page_server.url("/page")
+    first = asyncio.create_task(call_as(url, TOKEN_A, page))
+    await until(lambda: slow_conversions.running == 1)
+
+    second = await call_as(url, TOKEN_A, page)
+
+    assert second["isError"] is True
+    assert text_of(second).startswith("Busy: no free conversion threads within 0.5 s")
+    assert "this client already holds 1, its share of 1" in text_of(second)
+    assert "FETCH_CONVERT_THREADS and MCP_CLIENT_SHARE" in text_of(second)
+    assert "MCP_QUEUE_TIMEOUT_S" in text_of(second)
+    slow_conversions.open()
+    assert (await first)["isError"] is False
+
+
+def token_id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 async def test_http_requests_timeout_argument_bounds_its_conversion(

@@ -8,6 +8,7 @@ client's write_file waited for them.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -284,6 +285,4 @@ async def test_a_timed_out_call_keeps_its_thread_until_the_work_ends(
 
 
 def _token_hash(token: str) -> str:
-    import hashlib
-
     return hashlib.sha256(token.encode()).hexdigest()[:12]
