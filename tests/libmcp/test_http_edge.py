@@ -443,16 +443,18 @@ def tools_call(url: str, forwarded_for: str) -> httpx.Response:
 
 def test_a_spoofed_forwarded_for_changes_neither_the_rate_limit_nor_the_logged_client(serve_service, caplog):
     url, _ = serve_service(service, rate_limit_per_minute=5)
-    with caplog.at_level("INFO", logger="libmcp.calls"):
+    with caplog.at_level("INFO"):
         statuses = [tools_call(url, f"203.0.113.{n}").status_code for n in range(20)]
     assert statuses.count(200) == 5
     assert statuses.count(429) == 15
-    clients = {record.fields["client"] for record in caplog.records if hasattr(record, "fields")}
-    assert clients == {"127.0.0.1"}
+    logged = [record.fields for record in caplog.records if hasattr(record, "fields")]
+    assert [fields["reason"] for fields in logged if fields["event"] == "rejected"] == ["rate_limit"] * 15
+    assert {fields["client"] for fields in logged} == {"127.0.0.1"}
 
 
-def test_forwarded_for_is_believed_from_a_trusted_proxy(serve_service, caplog):
-    url, _ = serve_service(service, rate_limit_per_minute=5, trusted_proxies=["127.0.0.0/8"])
+@pytest.mark.parametrize("proxies", [["127.0.0.1"], ["10.0.0.0/8", "127.0.0.0/8"]])
+def test_forwarded_for_is_believed_from_a_trusted_proxy(serve_service, caplog, proxies):
+    url, _ = serve_service(service, rate_limit_per_minute=5, trusted_proxies=proxies)
     with caplog.at_level("INFO", logger="libmcp.calls"):
         statuses = [tools_call(url, f"203.0.113.{n}").status_code for n in range(20)]
     assert statuses == [200] * 20  # twenty clients behind the proxy, one call each
