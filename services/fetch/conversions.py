@@ -11,6 +11,7 @@ is bounded by FETCH_MAX_CONVERT_BYTES, which bounds how long it runs.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +68,13 @@ class Converter:
             raise ToolError(str(exc)) from None
         try:
             future = self.executor.submit(
-                converting.convert, body, content_type, base_url, raw=raw, max_bytes=self.max_bytes
+                contextvars.copy_context().run,  # as asyncio.to_thread does: logs and traces keep the call's
+                converting.convert,
+                body,
+                content_type,
+                base_url,
+                raw=raw,
+                max_bytes=self.max_bytes,
             )
         except BaseException:
             self.share.release(client_id)
