@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.filesystem.globs import Glob, GlobError, GlobLimits, expand_braces
 from services.filesystem.sandbox import Root, Sandbox, SandboxError, rename_no_replace
@@ -103,3 +105,53 @@ def test_rename_no_replace_never_replaces_an_existing_destination(tmp_path: Path
         os.close(fd)
     assert sorted(os.listdir(tmp_path)) == ["b", "c"]
     assert (tmp_path / "b").read_text() == "b" and (tmp_path / "c").read_text() == "a"
+
+
+# The iterative matcher and brace expansion agree with the plain recursive definitions --------------
+
+
+def recursive_match(pattern: str, path: str) -> bool:
+    """The definition: ``**`` takes zero or more names (one or more at the end), others one name each."""
+    segments = [segment for segment in pattern.split("/") if segment not in ("", ".")]
+    parts = [part for part in path.split("/") if part]
+
+    def match(s: int, p: int) -> bool:
+        if s == len(segments):
+            return p == len(parts)
+        if segments[s] == "**":
+            first = p + 1 if s == len(segments) - 1 else p
+            return any(match(s + 1, q) for q in range(first, len(parts) + 1))
+        return p < len(parts) and Glob(segments[s]).matches(parts[p]) and match(s + 1, p + 1)
+
+    return match(0, 0)
+
+
+def recursive_braces(pattern: str) -> list[str]:
+    start = pattern.find("{")
+    end = pattern.find("}", start + 1)
+    if start < 0 or end < 0 or "{" in pattern[start + 1 : end]:
+        return [pattern]
+    head, options, tail = pattern[:start], pattern[start + 1 : end].split(","), pattern[end + 1 :]
+    return [head + option + rest for rest in recursive_braces(tail) for option in options]
+
+
+names = st.text(alphabet="ab.", min_size=1, max_size=4)
+segments = st.one_of(st.just("**"), st.just("*"), st.text(alphabet="ab*?", min_size=1, max_size=4))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(segments, min_size=1, max_size=6), st.lists(names, max_size=6))
+def test_the_matcher_agrees_with_the_recursive_definition(pattern: list[str], path: list[str]) -> None:
+    glob = Glob("/".join(pattern), GlobLimits(max_double_stars=6, max_wildcards=64))
+    assert glob.matches("/".join(path)) == recursive_match("/".join(pattern), "/".join(path))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab{},/", max_size=16))
+def test_brace_expansion_agrees_with_the_recursive_definition(pattern: str) -> None:
+    expected = recursive_braces(pattern)
+    if len(expected) > 64:
+        with pytest.raises(GlobError):
+            expand_braces(pattern)
+    else:
+        assert expand_braces(pattern) == expected
