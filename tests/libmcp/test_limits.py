@@ -74,6 +74,17 @@ async def recurse() -> Nothing:
     return Nothing()
 
 
+class BadText(ToolOutput):
+    def mcp_text(self) -> str:
+        raise KeyError("a converter's bug")
+
+
+@hostile.tool(read_only=True)
+async def bad_text() -> BadText:
+    """Return a result whose text block cannot be made."""
+    return BadText()
+
+
 for number in range(12):
 
     @hostile.tool(name=f"padding_{number}", read_only=True)
@@ -266,6 +277,22 @@ async def test_deep_results_and_recursion_errors_are_answered_over_sse(serve_ser
     assert all(result.is_error for result in results)
     assert "RecursionError" in results[-1].content[0].text
     assert fine.is_error is False and fine.structured_content == {"value": [[[]]]}
+
+
+async def test_a_converter_raising_is_an_internal_error_with_the_request_id_on_every_transport(serve_service):
+    url, server = serve_service(hostile)
+    call = {"name": "bad_text", "arguments": {}}
+    for response in (rpc(url, "tools/call", call), modern_post(url, "tools/call", call)):
+        error = response.json()["error"]
+        assert error["code"] == -32603 and error["message"] == "Internal error"
+        assert "requestId" in error["data"]
+        assert "converter" not in response.text
+    async with open_session(url) as (client, stream, endpoint):
+        await client.post(endpoint, json=request("x", "tools/call", call))
+        _, data = await stream.next_event()
+    answer = json.loads(data)
+    assert answer["id"] == "x" and answer["error"]["code"] == -32603
+    assert server.metrics.tool_call_count("bad_text", "internal_error") == 3
 
 
 async def test_the_official_client_reads_a_deep_result_as_an_error_result(serve_service):
