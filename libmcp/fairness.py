@@ -12,7 +12,9 @@ import asyncio
 import math
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
+from typing import Any
 
 
 class ShareTimeout(Exception):
@@ -85,6 +87,25 @@ class FairShare:
         else:
             del self.held[identity]
         self._grant()
+
+    def release_when_done(self, identity: str, work: Future[Any]) -> None:
+        """Release ``identity``'s slot when ``work`` (running in a thread) ends, on this event loop.
+
+        For a slot that belongs to work in a thread rather than to the caller waiting for it: a caller
+        given up on (tool timeout, client gone) must not free a slot its thread still uses.
+        """
+        if work.done():
+            self.release(identity)
+            return
+        loop = asyncio.get_running_loop()
+
+        def release(_: Future[Any]) -> None:
+            try:
+                loop.call_soon_threadsafe(self.release, identity)
+            except RuntimeError:  # the loop has closed (shutdown): nothing is left to share
+                pass
+
+        work.add_done_callback(release)
 
     def _may_take(self, identity: str) -> bool:
         return self.in_use < self.capacity and self.held.get(identity, 0) < self.per_identity

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from libmcp import ToolError
 from libmcp.fairness import FairShare, ShareTimeout
@@ -86,7 +85,7 @@ class Converter:
             raise self._too_slow(response, deadline) from None
         finally:
             future.cancel()  # succeeds only for a conversion no thread has started
-            self._release_when_done(client_id, future)
+            self.share.release_when_done(client_id, future)
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -97,17 +96,3 @@ class Converter:
             f"time left of the call ({deadline.limits}). Call again with raw=true for the body as sent; "
             f"FETCH_MAX_CONVERT_BYTES={self.max_bytes} bounds how much is converted."
         )
-
-    def _release_when_done(self, client_id: str, future: Future[Any]) -> None:
-        if future.done():
-            self.share.release(client_id)
-            return
-        loop = asyncio.get_running_loop()
-
-        def release(_: Future[Any]) -> None:
-            try:
-                loop.call_soon_threadsafe(self.share.release, client_id)
-            except RuntimeError:  # the loop has closed (shutdown): nothing is left to share
-                pass
-
-        future.add_done_callback(release)

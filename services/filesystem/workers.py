@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from libmcp import ToolError
 from libmcp.fairness import FairShare, ShareTimeout
@@ -68,22 +68,8 @@ class WorkerPool:
             # cancel() succeeds only for work no thread has started (or that was cancelled already).
             if future.cancel() and if_never_run is not None:
                 if_never_run()
-            self._release_when_done(client_id, future)
+            self.share.release_when_done(client_id, future)
 
     def shutdown(self) -> None:
         """Drop work not started; running work (a search stops within its time budget) ends on its own."""
         self.executor.shutdown(wait=False, cancel_futures=True)
-
-    def _release_when_done(self, client_id: str, future: Future[Any]) -> None:
-        if future.done():
-            self.share.release(client_id)
-            return
-        loop = asyncio.get_running_loop()
-
-        def release(_: Future[Any]) -> None:
-            try:
-                loop.call_soon_threadsafe(self.share.release, client_id)
-            except RuntimeError:  # the loop has closed (shutdown): nothing is left to share
-                pass
-
-        future.add_done_callback(release)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -70,6 +72,21 @@ async def test_freed_slots_go_round_robin_across_waiting_identities() -> None:
     await asyncio.gather(*tasks)
     assert order == ["a", "b", "c", "a", "a"]
     assert slots.in_use == 0 and slots.held == {}
+
+
+async def test_a_slot_released_when_done_comes_back_when_the_thread_ends_not_before() -> None:
+    slots = gate(capacity=1, per_identity=1)
+    finish = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as threads:
+        await slots.acquire("a", 1)
+        work = threads.submit(finish.wait, 5)
+        slots.release_when_done("a", work)  # the caller stops waiting here; the thread goes on
+        await asyncio.sleep(0.05)
+        assert slots.held == {"a": 1}
+
+        finish.set()
+        await asyncio.wait_for(slots.acquire("b", 5), 5)
+    assert slots.held == {"b": 1}
 
 
 async def test_a_cancelled_waiter_leaves_no_slot_taken() -> None:
