@@ -772,7 +772,9 @@ def test_notes_print_the_urls_and_a_litellm_snippet_that_parses() -> None:
         host = f"{fullname(name)}.{NAMESPACE}.svc.cluster.local:{port}"
         assert f"http://{host}/sse" in notes and f"http://{host}/mcp" in notes
     snippet = notes.split("ready to paste:\n", 1)[1].split("\n(For the legacy", 1)[0]
-    servers = yaml.safe_load(snippet)["mcp_servers"]
+    config = yaml.safe_load(snippet)
+    assert config["general_settings"] == {"master_key": "os.environ/LITELLM_MASTER_KEY"}
+    servers = config["mcp_servers"]
     assert set(servers) == {f"mcp_{name}" for name in DEFAULT_ENABLED}
     assert servers["mcp_fetch"] == {
         "url": f"http://{fullname('fetch')}.{NAMESPACE}.svc.cluster.local:8002/mcp",
