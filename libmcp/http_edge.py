@@ -45,10 +45,14 @@ STRAY_CRLF_BYTES = 4
 # Descriptors kept back from MCP_MAX_CONNECTIONS when RLIMIT_NOFILE is low: listening sockets, the
 # metrics port, database pools, backend HTTP clients, log files, the event loop's own.
 FD_RESERVE = 64
+# After a refusal, how long and how much more input the close waits for (see EdgeProtocol._refuse).
+LINGER_S = 1.0
+LINGER_BYTES = 65_536
 # Refusals logged per second at most (every one is counted in mcp_http_rejections).
 MAX_LOGGED_PER_S = 20
 
-_IDLE, _HEAD, _BODY, _CLOSED = range(4)
+# _LINGER: refused, the answer written, the close waiting (see EdgeProtocol._refuse).
+_IDLE, _HEAD, _BODY, _LINGER, _CLOSED = range(5)
 _NEVER = math.inf
 _UNKNOWN, _UNMEASURED = -1, -2  # where a message ends in the current read, when not an offset
 
@@ -316,7 +320,9 @@ class EdgeProtocol(asyncio.Protocol):
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        if self.phase == _CLOSED:
+        if self.phase >= _LINGER:
+            if self.phase == _LINGER:
+                self._linger(data)
             return
         self._data = data
         self._pos = 0
@@ -327,7 +333,7 @@ class EdgeProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             pass  # uvicorn's parser skips the same bytes and reads on (no WebSocket is served)
         except httptools.HttpParserError:
-            if self.phase == _CLOSED:
+            if self.phase >= _LINGER:
                 return  # refused in a callback
             self._malformed(data)
             return
@@ -343,7 +349,9 @@ class EdgeProtocol(asyncio.Protocol):
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
-        return self.inner.eof_received() if self.inner is not None else None
+        if self.inner is None or self.phase >= _LINGER:
+            return None  # the transport closes
+        return self.inner.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.phase = _CLOSED
@@ -425,6 +433,9 @@ class EdgeProtocol(asyncio.Protocol):
     def expire(self, now: float) -> None:
         """The sweep found this connection past its deadline: 408, unless the server stopped reading."""
         assert self.transport is not None
+        if self.phase == _LINGER:
+            self._close()
+            return
         reason = "body_timeout" if self.phase == _BODY else "header_timeout"
         if not self.transport.is_reading():
             # uvicorn paused reading (a pipelined request waits, or the app has not read the body):
@@ -456,13 +467,31 @@ class EdgeProtocol(asyncio.Protocol):
         self.inner.data_received(data)
         if not self.transport.is_closing():
             self._refuse("malformed")
+            self._close()
 
     def _refuse(self, reason: str) -> _Refused:
+        """Answer ``reason`` and close; the edge reads no request of this connection again.
+
+        The close waits a little (``LINGER_S``, at most ``LINGER_BYTES`` more read and dropped) or
+        until the client closes: closing on bytes not yet read makes the kernel send a reset, and a
+        reset can destroy the answer before the client reads it.
+        """
         assert self.transport is not None
-        self.phase = _CLOSED
-        self.deadline = _NEVER
         self.edge.refused(reason, self.client)
-        if not self.transport.is_closing():
+        if self.transport.is_closing():
+            self.phase, self.deadline = _CLOSED, _NEVER
+        else:
             self.transport.write(self.edge.answers[reason])
-            self.transport.close()
+            self.phase, self.deadline = _LINGER, self.edge.deadline(LINGER_S)
+            self._stray = 0
         return _Refused(reason)
+
+    def _linger(self, data: bytes) -> None:
+        self._stray += len(data)
+        if self._stray > LINGER_BYTES:
+            self._close()
+
+    def _close(self) -> None:
+        assert self.transport is not None
+        self.phase, self.deadline = _CLOSED, _NEVER
+        self.transport.close()

@@ -149,6 +149,17 @@ def test_a_head_at_the_byte_limit_is_served_and_one_byte_more_gets_431(serve_ser
     assert rejections(server, "header_size") == 1
 
 
+def test_a_client_that_sent_more_than_the_limit_in_one_go_still_reads_its_431(serve_service):
+    """The close waits for the rest of what was sent: closing on unread bytes resets the connection."""
+    url, _ = serve_service(service, max_header_bytes=4096)
+    for _ in range(20):
+        with connect(url) as sock:
+            sock.sendall(head_of(200_000))
+            answer = read_answer(sock)
+            assert status_of(answer) == 431, answer
+            assert closed_by_peer(sock)
+
+
 def test_a_header_line_that_never_ends_gets_431_and_the_connection_closes(serve_service, caplog):
     url, _ = serve_service(service, max_header_bytes=4096)
     with caplog.at_level("WARNING", logger="libmcp.http_edge"), connect(url) as sock:
