@@ -6,9 +6,11 @@ Sections, in order (a few minutes in all on a 2-core machine; every cell is boun
 transport (tools/call per transport against the SDK server and the bare floor), services (per service
 on its backend), resources (cold start, idle RSS, 1,000 idle SSE sessions), postgres (execute_sql
 against raw asyncpg), fetch (ours against the reference fetch server), soak (load with faults),
-profile (py-spy on the noop service under load). The raw results go to docs/performance/results.json;
-``python -m bench.report`` redraws the page from them. A section that fails is reported on the page
-and in the exit status; the others still run.
+profile (py-spy on the noop service under load), attack (each class of hostile load of issue 16 against
+its service, with a well-behaved client beside it). The raw results go to docs/performance/results.json;
+``python -m bench.report`` redraws the page from them. A run of some sections only (``--only``,
+``--skip``) keeps the stored results of the others, so the page still shows every section. A section
+that fails is reported on the page and in the exit status; the others still run.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 
 from bench import report
 
-SECTIONS = ("transport", "services", "resources", "postgres", "fetch", "soak", "profile")
+SECTIONS = ("transport", "services", "resources", "postgres", "fetch", "soak", "profile", "attack")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,9 +47,10 @@ class Budget:
     sessions: int = 1000
     soak_s: float = 30.0
     profile_s: float = 6.0
+    attack_s: float = 4.0
 
 
-QUICK = Budget(cell_s=1.0, starts=1, sessions=1000, soak_s=20.0, profile_s=3.0)
+QUICK = Budget(cell_s=1.0, starts=1, sessions=1000, soak_s=20.0, profile_s=3.0, attack_s=2.5)
 
 
 def machine() -> str:
@@ -237,6 +240,12 @@ def cpu_per_call(seconds: float, concurrency: int) -> list[dict[str, Any]]:
     return rows
 
 
+def run_attack(budget: Budget) -> Any:
+    from bench import attack_bench
+
+    return [result.as_dict() for result in attack_bench.run(budget.attack_s)]
+
+
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -322,6 +331,7 @@ RUNNERS: dict[str, Callable[[Budget], Any]] = {
     "fetch": run_fetch,
     "soak": run_soak,
     "profile": run_profile,
+    "attack": run_attack,
 }
 
 
@@ -337,20 +347,26 @@ def main() -> int:
     parser.add_argument(
         "--keep",
         action="store_true",
-        help="keep sections of the previous results.json that this run does not redo",
+        help="keep sections of the previous results.json that this run does not redo (the default when "
+        "--only or --skip leave sections out)",
     )
     args = parser.parse_args()
     budget = QUICK if args.quick else Budget()
     chosen = [s for s in (args.only or SECTIONS) if s not in args.skip]
-    results: dict[str, Any] = {}
-    if args.keep and report.RESULTS.exists():
-        results = json.loads(report.RESULTS.read_text())
+    results = previous_results() if args.keep or set(chosen) != set(SECTIONS) else {}
     started = time.monotonic()
+    run_date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     meta = results.setdefault("meta", {})
     meta.setdefault("load", {})
-    failures = []
+    dates = meta.setdefault("dates", {})
+    for section in SECTIONS:
+        if section not in chosen and section in results and meta.get("date"):
+            dates.setdefault(section, meta["date"])  # measured by the earlier run whose results are kept
+    # Failures of the sections kept from an earlier run stay on the page with their results.
+    failures = [f for f in meta.get("failures", []) if f.split(":", 1)[0] not in chosen]
     for section in chosen:
         meta["load"][section] = [round(x, 2) for x in os.getloadavg()]
+        dates[section] = run_date
         print(f"\n== {section} (load average {meta['load'][section]}) ==", flush=True)
         section_started = time.monotonic()
         try:
@@ -362,20 +378,32 @@ def main() -> int:
         meta.setdefault("seconds", {})[section] = round(time.monotonic() - section_started, 1)
     meta.update(
         {
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": run_date,
             "machine": machine(),
             "duration_s": sum(meta.get("seconds", {}).values()),
             "quick": args.quick,
             "failures": failures,
         }
     )
-    notes = [f"Section {failure} failed in this run." for failure in failures]
+    notes = [
+        f"Section {failure} failed in "
+        + ("this run." if section in chosen else f"the run of {dates.get(section, 'an earlier run')}.")
+        for failure in failures
+        for section in [failure.split(":", 1)[0]]
+    ]
     results["notes"] = notes
     report.PLOTS.mkdir(parents=True, exist_ok=True)
     report.RESULTS.write_text(json.dumps(results, indent=1, default=str))
     print(f"\nwrote {report.write(results)} in {time.monotonic() - started:.0f} s", flush=True)
-    soak_failed = bool(results.get("soak")) and not results["soak"].get("passed")
-    return 1 if failures or soak_failed else 0
+    soak_failed = "soak" in chosen and bool(results.get("soak")) and not results["soak"].get("passed")
+    return 1 if any(f.split(":", 1)[0] in chosen for f in failures) or soak_failed else 0
+
+
+def previous_results() -> dict[str, Any]:
+    """The stored results, whose sections a partial run keeps; empty when there are none."""
+    if not report.RESULTS.exists():
+        return {}
+    return dict(json.loads(report.RESULTS.read_text()))
 
 
 if __name__ == "__main__":

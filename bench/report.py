@@ -125,6 +125,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 )
             )
     rows += _postgres_targets(results.get("postgres") or [])
+    rows += _attack_targets(results.get("attack") or [])
     sse = results.get("resources", {}).get("sse")
     if sse:
         rows.append(
@@ -157,6 +158,25 @@ def _postgres_targets(postgres: list[dict[str, Any]]) -> list[tuple[str, str, st
                 )
             )
     return rows
+
+
+def _attack_targets(classes: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """Issue 16's targets, one row for all attack classes: how many met all four."""
+    measured = [c for c in classes if c.get("targets")]
+    if not measured:
+        return []
+    limits = measured[0]["limits"]
+    passed = [c["name"] for c in measured if all(c["targets"].values())]
+    missed = [c["name"] for c in measured if not all(c["targets"].values())]
+    return [
+        (
+            f"issue 16: under every attack class, peak RSS < {limits['peak_rss_mb']:g} MB, RSS back within "
+            f"{limits['rss_margin_mb']:g} MB, p99 of /health and a tools/call < {limits['p99_ms']:g} ms",
+            f"{len(passed)} of {len(classes)} classes"
+            + (f" (missed: {', '.join(missed)})" if missed else ""),
+            verdict(len(passed) == len(classes)),
+        )
+    ]
 
 
 SERVICE_ORDER = ("filesystem", "postgres", "fetch", "github", "monitoring")
@@ -338,10 +358,15 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _load(results: dict[str, Any], section: str) -> str:
-    load = results.get("meta", {}).get("load", {}).get(section)
+    meta = results.get("meta", {})
+    load = meta.get("load", {}).get(section)
     if not load:
         return ""
-    return f"Load average (1/5/15 min) at the start of this section: {' / '.join(f'{x:.2f}' for x in load)}."
+    line = f"Load average (1/5/15 min) at the start of this section: {' / '.join(f'{x:.2f}' for x in load)}."
+    date = meta.get("dates", {}).get(section)
+    if date and date != meta.get("date"):
+        line += f" Measured on {date}, in an earlier run than the page's date (`--only` kept it)."
+    return line
 
 
 def render(results: dict[str, Any], plots: list[str]) -> str:
@@ -381,6 +406,7 @@ def render(results: dict[str, Any], plots: list[str]) -> str:
     out += _postgres_section(results)
     out += _fetch_section(results)
     out += _soak_section(results, plots)
+    out += _attack_section(results)
     out += _profile_section(results)
     out += _misses_section(results)
     out += [
@@ -392,6 +418,7 @@ def render(results: dict[str, Any], plots: list[str]) -> str:
         ".venv/bin/python -m bench --quick          # shorter cells, fewer sessions, 20 s soak",
         ".venv/bin/python -m bench.transport_bench  # one section alone (each module has --help)",
         ".venv/bin/python -m bench.soak --seconds 600   # a longer soak",
+        ".venv/bin/python -m bench --only attack     # one section; the others' stored results are kept",
         ".venv/bin/python -m bench.report           # redraw this page from docs/performance/results.json",
         "```",
         "",
@@ -701,6 +728,149 @@ def _soak_section(results: dict[str, Any], plots: list[str]) -> list[str]:
     out += ["", "Checks:", ""] + [f"- [{'x' if c['ok'] else ' '}] {c['name']}" for c in soak["checks"]]
     if "soak.png" in plots:
         out += ["", "![soak](performance/soak.png)"]
+    return out
+
+
+def _attack_section(results: dict[str, Any]) -> list[str]:
+    classes = results.get("attack")
+    if not classes:
+        return []
+    measured = next((c for c in classes if c.get("limits")), None)
+    limits = measured["limits"] if measured else {}
+    settle = measured["settle_s"] if measured else 0
+    out = [
+        "",
+        "## Under attack",
+        "",
+        _load(results, "attack"),
+        "",
+        "`bench/attack_bench.py`: each class of hostile load of issue 16 against the service it targets, "
+        "which runs as `mcp-sse serve NAME` with its default settings plus only what the attack needs to "
+        "exist at all (listed per class). A well-behaved client, in its own process and from 127.0.0.2, "
+        "calls `/health` and a cheap `tools/call` over `/mcp`, each 20 times a second: first for the "
+        "attack's window with no attack (the baseline), then while the attacker (the bench process, from "
+        "127.0.0.1, so that per-client limits tell the two apart) attacks. The service's RSS is sampled "
+        "every 50 ms. Every attack is bounded in count and time and stays on loopback.",
+        "",
+        f"Targets: peak RSS below {limits.get('peak_rss_mb', 0):g} MB; RSS back within "
+        f"{limits.get('rss_margin_mb', 0):g} MB of the idle RSS (measured before the baseline) at most "
+        f"{settle:g} s after the attack; p99 of `/health` and of the `tools/call` below "
+        f"{limits.get('p99_ms', 0):g} ms under attack. What the attacker got shows the limits at work: a "
+        "refusal (HTTP 408, 413, 429, 431, 503, an `isError` naming a limit or a truncated result) is a "
+        "limit firing.",
+        "",
+    ]
+    rows = []
+    for item in classes:
+        if not item.get("targets"):
+            rows.append(
+                [item["name"], item["service"], "failed: " + str(item.get("error")), "", "", "", "", ""]
+            )
+            continue
+        base, under = item["baseline"], item["under_attack"]
+        rows.append(
+            [
+                item["name"],
+                item["service"],
+                f"{item['peak_rss_mb']:,.1f}",
+                f"{item['idle_rss_mb']:.1f} -> {item['rss_after_mb']:,.1f}",
+                f"{base['health']['p99_ms']:,.1f} -> {under['health']['p99_ms']:,.1f}",
+                f"`{item['tool']}` {base['call']['p99_ms']:,.1f} -> {under['call']['p99_ms']:,.1f}",
+                "yes" if item["outcome"]["limit_fired"] else "**no**",
+                f"{sum(item['targets'].values())} of {len(item['targets'])}",
+            ]
+        )
+    out += _table(
+        [
+            "attack",
+            "service",
+            "peak RSS MB",
+            "RSS MB idle -> after",
+            "/health p99 ms without -> under",
+            "tools/call p99 ms without -> under",
+            "a limit fired",
+            "targets met",
+        ],
+        rows,
+    )
+    for item in classes:
+        out += _attack_class(item)
+    return out
+
+
+def _attack_class(item: dict[str, Any]) -> list[str]:
+    out = [
+        "",
+        f"### {item['name']} ({item['service']})",
+        "",
+        item["what"][0].upper() + item["what"][1:] + ".",
+    ]
+    if not item.get("targets"):
+        return [*out, "", f"This class failed in this run: {item.get('error')}"]
+    limits, met = item["limits"], item["targets"]
+    settings = ", ".join(f"`{key}={value}`" for key, value in item["settings"].items())
+    out += [
+        "",
+        f"Settings: the defaults, plus {settings or 'nothing'}. Window {item['window_s']:g} s; the attack "
+        f"took {item['attack_s']:.1f} s.",
+        "",
+    ]
+    base, under = item["baseline"], item["under_attack"]
+
+    def spread(row: dict[str, Any]) -> str:
+        return f"{row['p50_ms']:,.1f} / {row['p99_ms']:,.1f} / {row['max_ms']:,.1f} ms"
+
+    def failed(row: dict[str, Any]) -> str:
+        kinds = ", ".join(f"{kind} x{n}" for kind, n in row["failures"].items())
+        return f"{row['failed']} of {row['requests']}" + (f" ({kinds})" if kinds else "")
+
+    out += _table(
+        ["figure", "without the attack", "under attack", "target", "verdict"],
+        [
+            [
+                "service RSS, peak",
+                f"{item['baseline_peak_rss_mb']:,.1f} MB",
+                f"{item['peak_rss_mb']:,.1f} MB",
+                f"< {limits['peak_rss_mb']:g} MB",
+                verdict(met["peak_rss"]),
+            ],
+            [
+                "service RSS after the attack",
+                f"{item['idle_rss_mb']:,.1f} MB idle",
+                f"{item['rss_after_mb']:,.1f} MB, {item['settled_s']:g} s after it",
+                f"<= idle + {limits['rss_margin_mb']:g} MB",
+                verdict(met["rss_after"]),
+            ],
+            [
+                "`/health` p50 / p99 / max",
+                spread(base["health"]),
+                spread(under["health"]),
+                f"p99 < {limits['p99_ms']:g} ms",
+                verdict(met["health_p99"]),
+            ],
+            [
+                f"`tools/call {item['tool']}` p50 / p99 / max",
+                spread(base["call"]),
+                spread(under["call"]),
+                f"p99 < {limits['p99_ms']:g} ms",
+                verdict(met["call_p99"]),
+            ],
+            ["well-behaved `/health` failed", failed(base["health"]), failed(under["health"]), "", ""],
+            ["well-behaved `tools/call` failed", failed(base["call"]), failed(under["call"]), "", ""],
+        ],
+    )
+    outcome = item["outcome"]
+    out += [
+        "",
+        f"What the attacker got (a limit fired: {'yes' if outcome['limit_fired'] else '**no**'}):",
+        "",
+    ]
+    out += _table(
+        ["answer", "times"],
+        [[kind.replace("|", "\\|"), f"{count:,}"] for kind, count in outcome["got"].items()],
+    )
+    if outcome["facts"]:
+        out += [""] + [f"- {fact}" for fact in outcome["facts"]]
     return out
 
 
