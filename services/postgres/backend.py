@@ -5,6 +5,11 @@ failed connection attempt, calls fail at once for a short cool-down (a clear ``T
 and the next call or health probe after it tries again, so the service recovers by itself when
 PostgreSQL returns. Every message that leaves this module goes through :meth:`Databases.scrub`,
 which removes the password of ``DATABASE_URL`` in every spelling it may take.
+
+Each pool is shared fairly: a call takes a slot of the pool's :class:`~libmcp.fairness.FairShare` before
+a connection, so one client (``client_id``) holds at most its share (MCP_CLIENT_SHARE) of the
+connections and another client's call still finds one; a call waits for a slot at most
+MCP_QUEUE_TIMEOUT_S, then fails with a Busy error naming the pool and the settings.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from urllib.parse import parse_qs, quote, quote_plus, unquote, urlsplit
 import asyncpg
 
 from libmcp import CheckResult, ToolError
+from libmcp.fairness import FairShare, ShareTimeout, share_of
 from services.postgres.convert import install_codecs
 from services.postgres.settings import PostgresSettings
 
@@ -67,12 +73,17 @@ class Outage:
 class Databases:
     """The connection pools of the service, one per database, and the reachability of PostgreSQL."""
 
-    def __init__(self, settings: PostgresSettings) -> None:
+    def __init__(
+        self, settings: PostgresSettings, *, client_share: float = 1.0, queue_timeout_s: float = 10.0
+    ) -> None:
         self.settings = settings
+        self.client_share = client_share
+        self.queue_timeout_s = queue_timeout_s
         self.url = _normalise_url(settings.database_url)
         self._secrets = _secrets_of(settings.database_url)
         self.default_database = _default_database(self.url)
         self._pools: OrderedDict[str, asyncpg.Pool] = OrderedDict()
+        self._shares: dict[str, FairShare] = {}  # by database, beside its pool
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
         # Server PIDs of connections being released that were already reset by the call itself.
@@ -131,12 +142,20 @@ class Databases:
                     f"DATABASE_URL is not a valid PostgreSQL URL: {self.scrub(str(exc))}"
                 ) from None
             self._pools[database] = pool
+            size = settings.postgres_pool_max_size
+            self._shares[database] = FairShare(
+                size,
+                share_of(size, self.client_share),
+                what=f"connections to database {database!r}",
+                settings="POSTGRES_POOL_MAX_SIZE and MCP_CLIENT_SHARE, waited for up to MCP_QUEUE_TIMEOUT_S",
+            )
             return pool
 
     def _retire_one(self) -> None:
         for name, pool in self._pools.items():
             if name != self.default_database:
                 del self._pools[name]
+                del self._shares[name]  # calls holding a slot of it release into it, then it is gone
                 task = asyncio.create_task(pool.close())  # waits for connections in use to come back
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
@@ -156,8 +175,11 @@ class Databases:
     # Connections --------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def connection(self, database: str | None = None) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection to ``database`` (default: the URL's), or a ``ToolError`` saying why not.
+    async def connection(
+        self, database: str | None = None, *, client_id: str
+    ) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection to ``database`` (default: the URL's) within ``client_id``'s share of the
+        pool, or a ``ToolError`` saying why not.
 
         When the block ends, a transaction it left open is committed (or rolled back, if the block
         raised) in the same round trip as the session reset, so the pool's own reset is skipped. That
@@ -170,11 +192,25 @@ class Databases:
         outage = self.outage
         if outage is not None and time.monotonic() < outage.retry_at:
             raise ToolError(self._unavailable_message(outage))
-        pool = await self._pool(name)
+        await self._pool(name)
+        share = self._shares[name]
         try:
-            # No acquire timeout: waiting for a busy pool is bounded by the tool timeout, and a
-            # TimeoutError here can only be the connect timeout of a new connection.
-            connection = await pool.acquire()
+            await share.acquire(client_id, self.queue_timeout_s)
+        except ShareTimeout as exc:
+            busy = str(exc)
+            if share.held.get(client_id, 0) >= share.per_identity:
+                busy += f", once this client's statements running on {name!r} have ended"
+            raise ToolError(busy + ".") from None
+        try:
+            try:
+                # The pool may have been replaced while this call waited (a refused login drops it).
+                pool = await self._pool(name)
+                # No acquire timeout: the share leaves a connection for every slot (the health probe may
+                # hold one for a moment), and a TimeoutError here can only be a new connection's.
+                connection = await pool.acquire()
+            except BaseException:
+                share.release(client_id)
+                raise
         except REFUSED_LOGIN as exc:
             if name != self.default_database:
                 self._drop_pool(name)
@@ -208,7 +244,10 @@ class Databases:
         except asyncpg.InterfaceError as exc:
             raise ToolError(self.scrub(str(exc))) from None
         finally:
-            await self._release(pool, connection, pid)
+            try:
+                await self._release(pool, connection, pid)
+            finally:
+                share.release(client_id)
 
     async def _release(self, pool: asyncpg.Pool, connection: asyncpg.Connection, pid: int) -> None:
         try:
@@ -238,6 +277,7 @@ class Databases:
         await connection.execute(connection.get_reset_query() + EXTRA_RESET)
 
     def _drop_pool(self, name: str) -> None:
+        self._shares.pop(name, None)
         pool = self._pools.pop(name, None)
         if pool is not None:
             pool.terminate()

@@ -253,10 +253,21 @@ def _encode_json(value: Any) -> bytes:
     return (value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)).encode()
 
 
+class JsonText(str):
+    """A json or jsonb value kept as its text: nested too deep to become JSON values here."""
+
+    __slots__ = ()
+
+
 def _decode_json(data: bytes | str) -> Any:
     """JSON text as JSON-ready values: numbers beyond what a JSON encoder can write exactly (integers past
-    64 bits, magnitudes past a double) keep their digits as strings, like ``numeric``."""
-    return json.loads(data, parse_int=_json_int, parse_float=_json_float)
+    64 bits, magnitudes past a double) keep their digits as strings, like ``numeric``. A value nested
+    deeper than Python's parser goes (about 1,000 levels; PostgreSQL allows more) stays PostgreSQL's text
+    of it, a :class:`JsonText`."""
+    try:
+        return json.loads(data, parse_int=_json_int, parse_float=_json_float)
+    except RecursionError:
+        return JsonText(data.decode() if isinstance(data, bytes) else data)
 
 
 def _json_int(text: str) -> int | str:

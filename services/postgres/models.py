@@ -72,6 +72,18 @@ class ColumnInfo(ToolOutput):
     type: str = Field(description="PostgreSQL type name (int4, text, numeric, timestamptz, text[], ...).")
 
 
+class CutValue(ToolOutput):
+    row: int = Field(description="Index of the row in rows.")
+    column: int = Field(description="Index of the column in columns.")
+    reason: Literal["too_large", "too_deep"] = Field(
+        description=(
+            "too_large: the value is null in rows, larger alone than the result budget; too_deep: a JSON "
+            "value nested too deep to pass as JSON, given as its JSON text (a string) in rows."
+        )
+    )
+    bytes: int | None = Field(description="Size of the value in bytes (its text), when too_large.")
+
+
 class ExecuteSqlResult(_CompactOutput):
     columns: list[ColumnInfo] = Field(
         description="Result columns in order (empty for statements without rows)."
@@ -84,7 +96,12 @@ class ExecuteSqlResult(_CompactOutput):
         )
     )
     row_count: int = Field(description="Number of rows returned here.")
-    truncated: bool = Field(description="True when the statement produced more rows than the cap.")
+    truncated: bool = Field(
+        description=(
+            "True when rows or values are left out: more rows than max_rows, rows past the result budget "
+            "(POSTGRES_MAX_RESULT_BYTES), or values larger than it (see cut_values). note says which."
+        )
+    )
     total_rows: int | None = Field(
         description="Rows the statement produced in all, when known (null if counting them took too long)."
     )
@@ -92,6 +109,12 @@ class ExecuteSqlResult(_CompactOutput):
         description="PostgreSQL's command tag, e.g. 'UPDATE 3' or 'CREATE TABLE'."
     )
     rows_affected: int | None = Field(description="Rows inserted, updated, deleted or merged, for writes.")
+    cut_values: list[CutValue] = Field(
+        default_factory=list, description="Values not given as PostgreSQL has them, and why."
+    )
+    note: str | None = Field(
+        default=None, description="What the result leaves out and the limit that decided it, when it does."
+    )
     database: str = Field(description="Database the statement ran in.")
 
     def model_dump(
@@ -110,6 +133,11 @@ class ExecuteSqlResult(_CompactOutput):
             "total_rows": self.total_rows,
             "command_tag": self.command_tag,
             "rows_affected": self.rows_affected,
+            "cut_values": [
+                {"row": cut.row, "column": cut.column, "reason": cut.reason, "bytes": cut.bytes}
+                for cut in self.cut_values
+            ],
+            "note": self.note,
             "database": self.database,
         }
 

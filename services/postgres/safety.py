@@ -84,10 +84,26 @@ _OPERATOR_CHARS = set("+-*/<>=~!@#%^&|`?")
 
 def tokenize(sql: str) -> list[Token]:
     """Split SQL into tokens, dropping whitespace and comments; raises :class:`LexError` if unterminated."""
+    return _scan(sql)[0]
+
+
+def statement_body(sql: str) -> str:
+    """``sql`` without the semicolons, comments and whitespace after its last token (so that it can be
+    nested in another statement); raises :class:`LexError` if unterminated."""
+    return sql[: _scan(sql)[1]]
+
+
+def _scan(sql: str) -> tuple[list[Token], int]:
+    """The tokens of ``sql``, and where its last token other than ``;`` ends."""
     tokens: list[Token] = []
     depth = 0
     i, n = 0, len(sql)
+    seen, body_end = 0, 0
     while i < n:
+        if len(tokens) > seen:  # the previous step added a token and ``i`` is just past it
+            seen = len(tokens)
+            if tokens[-1].text != ";" or tokens[-1].kind != "punct":
+                body_end = i
         char = sql[i]
         if char in _WHITESPACE:
             i += 1
@@ -161,7 +177,9 @@ def tokenize(sql: str) -> list[Token]:
             if i == start:
                 i += 1
             tokens.append(Token("op", sql[start:i], depth))
-    return tokens
+    if len(tokens) > seen and (tokens[-1].text != ";" or tokens[-1].kind != "punct"):
+        body_end = i
+    return tokens, body_end
 
 
 def _skip_block_comment(sql: str, start: int) -> int:

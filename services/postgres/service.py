@@ -9,10 +9,12 @@ import asyncpg
 from libmcp import CheckResult, Service, StartupContext, ToolContext, ToolError
 from services.postgres import catalog
 from services.postgres.backend import Databases
+from services.postgres.budget import result_budget
 from services.postgres.models import (
     ColumnDetail,
     ColumnInfo,
     ConstraintInfo,
+    CutValue,
     Database,
     DatabaseStats,
     ExecuteSqlArgs,
@@ -46,7 +48,8 @@ service = Service(
     instructions=(
         "Query and inspect PostgreSQL. Start with list_tables and table_info to learn the schema, then "
         "execute_sql with $1, $2 ... placeholders and params for values. Unless the deployment is read-write "
-        "only queries run (in a READ ONLY transaction). Results are capped (truncated/total_rows say so)."
+        "only queries run (in a READ ONLY transaction). Results are capped in rows and bytes (truncated, "
+        "note and total_rows say so)."
     ),
     settings_class=PostgresSettings,
 )
@@ -57,7 +60,7 @@ async def list_databases(ctx: ToolContext) -> ListDatabasesResult:
     """List the databases on the server that this service's role may connect to: name, owner, encoding
     and size. Pass one of these names as `database` to the other tools."""
     databases: Databases = ctx.state.databases
-    async with databases.connection() as connection:
+    async with databases.connection(client_id=ctx.client_id) as connection:
         rows = await connection.fetch(catalog.DATABASES)
     return ListDatabasesResult(
         databases=[Database(**catalog.record_dict(row)) for row in rows], current=databases.default_database
@@ -75,7 +78,9 @@ async def execute_sql(args: ExecuteSqlArgs, ctx: ToolContext) -> ExecuteSqlResul
     """Run exactly one SQL statement and return its columns (name, type) and rows as JSON.
 
     Pass values as $1, $2 ... placeholders with `params` instead of writing them into the SQL. Rows are
-    capped at `max_rows` (default 1000): `truncated` tells when there were more and `total_rows` how many.
+    capped at `max_rows` (default 1000) and the result at a byte budget (POSTGRES_MAX_RESULT_BYTES):
+    `truncated` tells when rows or values were left out, `note` why, `total_rows` how many rows there were;
+    a single value larger than the budget is null and listed in `cut_values`.
     Writes return the command tag and rows affected. In read-only mode (the default) only queries run,
     inside a READ ONLY transaction; DDL, DML, SET, COPY, DO, transaction control and side-effect functions
     are refused. Every statement has a timeout (POSTGRES_STATEMENT_TIMEOUT_S). A PostgreSQL error comes
@@ -84,7 +89,7 @@ async def execute_sql(args: ExecuteSqlArgs, ctx: ToolContext) -> ExecuteSqlResul
     runner: StatementRunner = ctx.state.runner
     settings: PostgresSettings = ctx.settings
     max_rows = args.max_rows or settings.postgres_max_rows
-    async with databases.connection(args.database) as connection:
+    async with databases.connection(args.database, client_id=ctx.client_id) as connection:
         result = await runner.execute(connection, args.query, args.params, max_rows)
     # model_construct: the rows are already JSON-ready; validating every value again would cost more
     # than running the query.
@@ -96,6 +101,11 @@ async def execute_sql(args: ExecuteSqlArgs, ctx: ToolContext) -> ExecuteSqlResul
         total_rows=result.total_rows,
         command_tag=result.command_tag,
         rows_affected=result.rows_affected,
+        cut_values=[
+            CutValue.model_construct(row=cut.row, column=cut.column, reason=cut.reason, bytes=cut.bytes)
+            for cut in result.cut_values
+        ],
+        note=result.note,
         database=databases.database_name(args.database),
     )
 
@@ -105,7 +115,7 @@ async def list_tables(args: ListTablesArgs, ctx: ToolContext) -> ListTablesResul
     """List tables, partitioned tables, views, materialized views and foreign tables with their kind,
     estimated row count, total size and comment. Without `schema`, every user schema is listed."""
     databases: Databases = ctx.state.databases
-    async with databases.connection(args.database) as connection:
+    async with databases.connection(args.database, client_id=ctx.client_id) as connection:
         if args.schema_name is not None and not await connection.fetchval(
             catalog.SCHEMA_EXISTS, args.schema_name
         ):
@@ -131,7 +141,7 @@ async def table_info(args: TableInfoArgs, ctx: ToolContext) -> TableInfoResult:
     foreign keys both ways, constraints, estimated rows and size; the definition of a view. The name is
     matched exactly (case-sensitive, without quotes); `schema` picks among same-named tables."""
     databases: Databases = ctx.state.databases
-    async with databases.connection(args.database) as connection:
+    async with databases.connection(args.database, client_id=ctx.client_id) as connection:
         oid = await catalog.find_relation(connection, args.table, args.schema_name)
         relation = await connection.fetchrow(catalog.RELATION, oid)
         columns = await connection.fetch(catalog.COLUMNS, oid)
@@ -179,7 +189,7 @@ async def query_stats(args: QueryStatsArgs, ctx: ToolContext) -> QueryStatsResul
     tuples, dead tuples, last vacuum/analyze), with a note on how to enable pg_stat_statements."""
     databases: Databases = ctx.state.databases
     name = databases.database_name(args.database)
-    async with databases.connection(args.database) as connection:
+    async with databases.connection(args.database, client_id=ctx.client_id) as connection:
         schema = await connection.fetchval(catalog.STATEMENTS_EXTENSION)
         why = " (the extension is not created here)"
         if schema is not None:
@@ -222,7 +232,7 @@ async def explain_query(args: ExplainQueryArgs, ctx: ToolContext) -> ExplainQuer
     times, rows and buffers, inside a transaction that is rolled back afterwards."""
     databases: Databases = ctx.state.databases
     runner: StatementRunner = ctx.state.runner
-    async with databases.connection(args.database) as connection:
+    async with databases.connection(args.database, client_id=ctx.client_id) as connection:
         explained = await runner.explain(connection, args.query, args.params, args.analyze)
     plan = explained.get("Plan", {})
     return ExplainQueryResult(
@@ -239,9 +249,15 @@ async def explain_query(args: ExplainQueryArgs, ctx: ToolContext) -> ExplainQuer
 @service.on_startup
 async def open_databases(ctx: StartupContext) -> None:
     settings: PostgresSettings = ctx.settings
-    ctx.state.databases = Databases(settings)  # pools open lazily: start-up never waits for PostgreSQL
+    server_settings = ctx.server_settings
+    # Pools open lazily: start-up never waits for PostgreSQL.
+    ctx.state.databases = Databases(
+        settings, client_share=server_settings.client_share, queue_timeout_s=server_settings.queue_timeout_s
+    )
     ctx.state.runner = StatementRunner(
-        read_only=settings.read_only, statement_timeout_s=settings.postgres_statement_timeout_s
+        read_only=settings.read_only,
+        statement_timeout_s=settings.postgres_statement_timeout_s,
+        result_budget=result_budget(settings.postgres_max_result_bytes, server_settings.max_reply_bytes),
     )
 
 

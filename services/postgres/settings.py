@@ -19,6 +19,14 @@ class PostgresSettings(ServiceSettings):
     postgres_statement_timeout_s: float = Field(default=15, gt=0, description="Statement timeout in seconds.")
     postgres_max_rows: int = Field(default=1000, ge=1, description="Default row cap of execute_sql.")
     postgres_pool_max_size: int = Field(default=5, ge=1, le=100, description="Connections per database pool.")
+    postgres_max_result_bytes: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Byte budget of one execute_sql result as JSON; 0 (the default) is a third of "
+            "MCP_MAX_REPLY_BYTES, which also caps a larger value (a reply carries the result twice)."
+        ),
+    )
 
     @property
     def read_only(self) -> bool:

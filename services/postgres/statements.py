@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from operator import itemgetter
 from typing import Any
@@ -21,11 +21,13 @@ import asyncpg
 from asyncpg.prepared_stmt import PreparedStatement
 from asyncpg.types import Attribute, Type
 
-from libmcp import ToolError
-from services.postgres import wire
+from libmcp import ServerSettings, ToolError
+from services.postgres import budget, wire
+from services.postgres.budget import CutValue, Guard
 from services.postgres.convert import (
     RECORD_OIDS,
     TIMESTAMP_OIDS,
+    JsonText,
     ParameterError,
     coerce_parameter,
     column_converter,
@@ -42,6 +44,7 @@ from services.postgres.safety import (
     first_word,
     has_content,
     rows_affected,
+    statement_body,
     statement_verb,
     synthesized_tag,
     tokenize,
@@ -52,6 +55,17 @@ COUNT_BUDGET_S = 1.0  # time allowed to count the rows beyond the cap (the total
 COUNT_LIMIT = 2**31 - 1  # MOVE FORWARD takes a 32-bit count
 GRAMMAR_PREFIX = "PREPARE mcp_sse_query_check AS "
 READ_ONLY_HINT = "The service runs in read-only mode (POSTGRES_ACCESS_MODE=read-only)."
+DEFAULT_RESULT_BUDGET = budget.result_budget(0, ServerSettings.model_fields["max_reply_bytes"].default)
+JSON_OIDS = frozenset({114, 3802})  # json, jsonb
+QUERY_VERBS = frozenset({"select", "values", "table"})
+CHUNK_ROWS = 64  # rows read at a time from a statement without a guard
+# Errors that mean a statement cannot be nested in the guard's WITH (a data-modifying WITH, SHOW, MERGE ...
+# RETURNING, too many columns): it then runs as it is.
+NOT_NESTABLE = (
+    asyncpg.exceptions.SyntaxOrAccessError,
+    asyncpg.exceptions.FeatureNotSupportedError,
+    asyncpg.exceptions.ProgramLimitExceededError,
+)
 
 
 @dataclass(slots=True)
@@ -68,6 +82,8 @@ class StatementResult:
     total_rows: int | None
     command_tag: str | None
     rows_affected: int | None
+    cut_values: list[CutValue] = field(default_factory=list)
+    note: str | None = None
 
 
 class StatementRunner:
@@ -79,17 +95,25 @@ class StatementRunner:
     :meth:`Databases.connection` sends before the answer. A text never seen before adds the grammar check
     (once per text) and the Parse (once per connection); a result past the cap adds ``BEGIN READ ONLY``
     and the count of the rest.
+
+    A statement with rows runs wrapped in the guard of ``budget.py``, which keeps values and rows past the
+    result budget (``result_budget`` bytes of JSON) on the server.
     """
 
-    def __init__(self, *, read_only: bool, statement_timeout_s: float) -> None:
+    def __init__(
+        self, *, read_only: bool, statement_timeout_s: float, result_budget: int = DEFAULT_RESULT_BUDGET
+    ) -> None:
         self.read_only = read_only
         self.statement_timeout_s = statement_timeout_s
+        self.result_budget = result_budget
         timeout_ms = max(1, round(statement_timeout_s * 1000))
         self._begin = (
             f"BEGIN READ ONLY; SET LOCAL statement_timeout = {timeout_ms:d}" if read_only else "BEGIN"
         )
         self._verbs: OrderedDict[str, str] = OrderedDict()  # texts that passed the lexical checks: verb
         self._queries: OrderedDict[str, None] = OrderedDict()  # texts the grammar accepted as queries
+        # Guards by statement text and column types; None: the statement cannot be nested.
+        self._guards: OrderedDict[tuple[str, tuple[int, ...]], Guard | None] = OrderedDict()
 
     async def execute(
         self, connection: asyncpg.Connection, query: str, params: list[Any], max_rows: int
@@ -100,10 +124,16 @@ class StatementRunner:
             await self.check_query_grammar(connection, query, verb)
         try:
             return await self._execute(connection, query, params, verb, max_rows)
-        except (asyncpg.InvalidCachedStatementError, asyncpg.exceptions.OutdatedSchemaCacheError):
+        except (
+            asyncpg.InvalidCachedStatementError,
+            asyncpg.exceptions.OutdatedSchemaCacheError,
+            asyncpg.exceptions.InvalidColumnReferenceError,
+        ):
             # A table or type behind a cached statement changed since it was prepared: PostgreSQL refused
-            # it before running it, or asyncpg could not decode its rows inside the transaction rolled back
-            # here. Nothing of it stays done, so it is prepared afresh and run again, once.
+            # it before running it (a cached guard whose statement lost a column fails with "WITH query
+            # has 1 columns available but 2 columns specified"), or asyncpg could not decode its rows
+            # inside the transaction rolled back here. Nothing of it stays done, so it is prepared afresh
+            # and run again, once; a real error of the statement then comes back from preparing it.
             if connection.is_in_transaction():
                 await connection.execute("ROLLBACK")
             await connection.reload_schema_state()
@@ -139,13 +169,43 @@ class StatementRunner:
     ) -> StatementResult:
         if statement is None:
             statement = await prepare(connection, query)
+        guarded = None
+        if statement.get_attributes():
+            # Before any BEGIN: a statement that cannot be nested fails to parse, which must not abort it.
+            guarded = await self._guarded(connection, query, statement)
         if self.read_only:
             if not wire.FAST_PATHS:  # the fallback reads through a cursor, which needs a transaction block
                 await connection.execute(self._begin)
         elif statement.get_attributes():
             # Statements without rows run on their own in read-write mode (VACUUM refuses a transaction).
             await connection.execute(self._begin)
-        return await self._run(connection, statement, params, verb, max_rows, timestamps_as_text)
+        return await self._run(connection, statement, guarded, params, verb, max_rows, timestamps_as_text)
+
+    async def _guarded(
+        self, connection: asyncpg.Connection, query: str, statement: PreparedStatement
+    ) -> tuple[PreparedStatement, Guard] | None:
+        """The guarded form of ``statement`` (see ``budget.guard``), prepared; ``None`` if it has none."""
+        attributes = statement.get_attributes()
+        key = (query, tuple(attribute.type.oid for attribute in attributes))
+        if key in self._guards:
+            self._guards.move_to_end(key)
+            known = self._guards[key]
+            if known is None:
+                return None
+            return await prepare(connection, known.sql), known
+        guard = budget.guard(statement_body(query), attributes, self.result_budget)
+        try:
+            guarded = await prepare(connection, guard.sql)
+        except NOT_NESTABLE:
+            self._remember_guard(key, None)
+            return None
+        self._remember_guard(key, guard)
+        return guarded, guard
+
+    def _remember_guard(self, key: tuple[str, tuple[int, ...]], guard: Guard | None) -> None:
+        self._guards[key] = guard
+        if len(self._guards) > 512:
+            self._guards.popitem(last=False)
 
     async def explain(
         self, connection: asyncpg.Connection, query: str, params: list[Any], analyze: bool
@@ -175,6 +235,11 @@ class StatementRunner:
                 plans = await statement.fetchval(*coerce_all(params, statement))
         finally:
             await transaction.rollback()
+        if isinstance(plans, JsonText):
+            raise ToolError(
+                "The plan is nested too deep to return as JSON (over 1,000 levels): explain a part of the "
+                "query, or run EXPLAIN (FORMAT TEXT) through execute_sql in read-write mode."
+            )
         plan: dict[str, Any] = plans[0]
         return plan
 
@@ -247,43 +312,96 @@ class StatementRunner:
         self,
         connection: asyncpg.Connection,
         statement: PreparedStatement,
+        guarded: tuple[PreparedStatement, Guard] | None,
         params: list[Any],
         verb: str,
         max_rows: int,
         timestamps_as_text: bool,
     ) -> StatementResult:
-        args = coerce_all(params, statement)
         attributes = statement.get_attributes()
-        if not attributes:
-            await statement.fetch(*args)
+        if not attributes and not (self.read_only and verb in QUERY_VERBS):
+            await statement.fetch(*coerce_all(params, statement))
             tag = statement.get_statusmsg() or None
             return StatementResult([], [], False, None, tag, rows_affected(tag))
+        running, guard = guarded if guarded is not None else (statement, None)
+        args = coerce_all(params, running)
         total: int | None
-        if self.read_only:
+        stopped = False
+        if guard is None:
+            records, capped, stopped, total = await self._fetch_in_chunks(connection, running, args, max_rows)
+        elif self.read_only:
             # One round trip for the first rows; a query is free of side effects here, so when there were
-            # more, a second portal counts them all server-side.
-            records = await wire.fetch_limited(statement, args, max_rows + 1)
-            truncated = len(records) > max_rows
+            # more, a second portal counts them all server-side (unguarded: only the count is wanted).
+            records = await wire.fetch_limited(running, args, max_rows + 1)
+            capped = len(records) > max_rows
             total = len(records)
-            if truncated:
+            if capped:
                 records = records[:max_rows]
                 if not connection.is_in_transaction():
                     await connection.execute(self._begin)
-                total = await self._count_rest(connection, await statement.cursor(*args), 0)
+                counted = statement.cursor(*coerce_all(params, statement))
+                total = await self._count_rest(connection, await counted, 0)
         else:
             # Writes run once: the same portal returns the first rows, then counts the rest.
-            cursor = await statement.cursor(*args)
+            cursor = await running.cursor(*args)
             records = await cursor.fetch(max_rows + 1)
-            truncated = len(records) > max_rows
+            capped = len(records) > max_rows
             total = len(records)
-            if truncated:
+            if capped:
                 records = records[:max_rows]
                 total = await self._count_rest(connection, cursor, max_rows + 1)
+        cut: list[CutValue] = []
+        fetched = len(records)
+        if guard is not None:
+            records = records[: guard.rows_within(records)]
+            cut = guard.cuts(records)
         columns = [Column(attribute.name, _type_name(attribute.type)) for attribute in attributes]
         tag = synthesized_tag(verb, total) if total is not None and verb in VERBS else None
         affected = total if verb in {"insert", "update", "delete", "merge"} else None
-        rows = json_rows(records, attributes, timestamps_as_text)
-        return StatementResult(columns, rows, truncated, total, tag, affected)
+        values = running.get_attributes()[: len(attributes)]  # the types the values were decoded as
+        rows = json_rows(records, values, timestamps_as_text)
+        json_columns = [index for index, attribute in enumerate(values) if attribute.type.oid in JSON_OIDS]
+        fitted = budget.fit(rows, cut, self.result_budget - budget.columns_size(columns), json_columns)
+        over_budget = stopped or fitted.over_budget or len(records) < fetched
+        truncated = capped or over_budget or any(entry.reason == "too_large" for entry in fitted.cut)
+        note = budget.note(
+            shown=len(fitted.rows),
+            max_rows=max_rows if capped else None,
+            over_budget=over_budget,
+            cut=fitted.cut,
+            result_budget=self.result_budget,
+        )
+        return StatementResult(columns, fitted.rows, truncated, total, tag, affected, fitted.cut, note)
+
+    async def _fetch_in_chunks(
+        self, connection: asyncpg.Connection, statement: PreparedStatement, args: list[Any], max_rows: int
+    ) -> tuple[list[asyncpg.Record], bool, bool, int | None]:
+        """The rows of a statement without a guard, read through a cursor a chunk at a time until the row
+        cap or, roughly measured, the result budget: the records, whether the cap and whether the budget
+        stopped them, and the total. A single value is bounded only by PostgreSQL."""
+        if not connection.is_in_transaction():
+            await connection.execute(self._begin)
+        cursor = await statement.cursor(*args)
+        chunk_rows = CHUNK_ROWS if statement.get_attributes() else max_rows + 1
+        records: list[asyncpg.Record] = []
+        spent = 0
+        stopped = exhausted = False
+        while len(records) <= max_rows:
+            wanted = min(chunk_rows, max_rows + 1 - len(records))
+            chunk = await cursor.fetch(wanted)
+            records += chunk
+            spent += sum(map(_rough_size, chunk))
+            exhausted = len(chunk) < wanted
+            if exhausted:
+                break
+            if spent > self.result_budget:
+                stopped = True
+                break
+        capped = len(records) > max_rows
+        total: int | None = len(records)
+        if not exhausted:
+            total = await self._count_rest(connection, cursor, len(records))
+        return records[:max_rows], capped, stopped, total
 
     async def _count_rest(self, connection: asyncpg.Connection, cursor: Any, fetched: int) -> int | None:
         budget_ms = max(1, round(min(COUNT_BUDGET_S, self.statement_timeout_s) * 1000))
@@ -316,7 +434,8 @@ def json_rows(
     (see ``convert.use_timestamp_text``)."""
     rewriters = [_column_rewriter(attribute.type, timestamps_as_text) for attribute in attributes]
     if not records or not any(rewriters):
-        return [record[:] for record in records]
+        width = len(rewriters)  # a guarded statement's records hold more than the values
+        return [record[:width] for record in records]
     columns = [list(map(itemgetter(index), records)) for index in range(len(rewriters))]
     for index, rewrite in enumerate(rewriters):
         if rewrite is not None:
@@ -375,6 +494,10 @@ def coerce_all(params: list[Any], statement: PreparedStatement) -> list[Any]:
                 f"params[{index}] (${index + 1}, type {_type_name(parameter_type)}): {exc}"
             ) from None
     return values
+
+
+def _rough_size(record: asyncpg.Record) -> int:
+    return sum(len(value) if isinstance(value, str | bytes) else 16 for value in record)
 
 
 def _type_name(type_: Any) -> str:

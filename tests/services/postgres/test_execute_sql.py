@@ -129,16 +129,18 @@ def test_structured_content_is_what_pydantic_would_produce():
     """ExecuteSqlResult hands its JSON-ready rows over without pydantic's walk; the JSON must not change."""
     import json
 
-    from services.postgres.models import ColumnInfo, ExecuteSqlResult
+    from services.postgres.models import ColumnInfo, CutValue, ExecuteSqlResult
 
     result = ExecuteSqlResult.model_construct(
         columns=[ColumnInfo(name="id", type="int4"), ColumnInfo(name="doc", type="jsonb")],
         rows=[(1, {"a": [1.5, None, "ü"]}), (2, None)],
         row_count=2,
-        truncated=False,
+        truncated=True,
         total_rows=2,
         command_tag="SELECT 2",
         rows_affected=None,
+        cut_values=[CutValue(row=1, column=1, reason="too_large", bytes=9_000_000)],
+        note="1 value(s) are null here",
         database="appdb",
     )
     structured = result.model_dump(mode="json", by_alias=True)
