@@ -962,6 +962,7 @@ class ClassResult:
     service: str
     what: str
     tool: str
+    arguments: dict[str, Any]
     settings: dict[str, str]
     window_s: float
     attack_s: float = 0.0
@@ -1015,7 +1016,9 @@ def run_class(attack: AttackClass, workload: Workload, seconds: float, page_url:
     env.pop("MCP_LOG_LEVEL", None)  # the default (INFO): refusals and call lines cost what they cost
     window = attack.window_s(seconds)
     shown = {key: _shown(key, value) for key, value in {**workload.env, **dict(attack.env)}.items()}
-    result = ClassResult(attack.name, attack.service, attack.what, workload.tool, shown, window)
+    result = ClassResult(
+        attack.name, attack.service, attack.what, workload.tool, workload.arguments, shown, window
+    )
     root = Path(workload.env["ALLOWED_PATHS"].rsplit(":", 1)[0]) if "ALLOWED_PATHS" in workload.env else None
     with process(service_command(attack.service), port, env) as pid:
         call_once(port, workload)
@@ -1100,8 +1103,9 @@ def run(seconds: float, names: tuple[str, ...] = CLASS_NAMES) -> list[ClassResul
                 result = run_class(attack, found[attack.service], seconds, page_url)
             except Exception as exc:
                 traceback.print_exc()
+                workload = found[attack.service]
                 result = ClassResult(
-                    attack.name, attack.service, attack.what, found[attack.service].tool, {}, seconds
+                    attack.name, attack.service, attack.what, workload.tool, workload.arguments, {}, seconds
                 )
                 result.error = f"{type(exc).__name__}: {exc}"
             print(summary_line(result), flush=True)

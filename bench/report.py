@@ -803,7 +803,7 @@ def _attack_class(item: dict[str, Any]) -> list[str]:
         "",
         f"### {item['name']} ({item['service']})",
         "",
-        item["what"][0].upper() + item["what"][1:] + ".",
+        f"The attack: {item['what']}.",
     ]
     if not item.get("targets"):
         return [*out, "", f"This class failed in this run: {item.get('error')}"]
@@ -811,8 +811,9 @@ def _attack_class(item: dict[str, Any]) -> list[str]:
     settings = ", ".join(f"`{key}={value}`" for key, value in item["settings"].items())
     out += [
         "",
-        f"Settings: the defaults, plus {settings or 'nothing'}. Window {item['window_s']:g} s; the attack "
-        f"took {item['attack_s']:.1f} s.",
+        f"Settings: the defaults, plus {settings or 'nothing'}. The well-behaved client's cheap call: "
+        f"`{item['tool']}` `{json.dumps(item.get('arguments', {}))}`. Window {item['window_s']:g} s; the "
+        f"attack took {item['attack_s']:.1f} s.",
         "",
     ]
     base, under = item["baseline"], item["under_attack"]
