@@ -136,6 +136,21 @@ async def test_a_reply_stays_within_mcp_max_reply_bytes(serve_service, pg: Clust
     assert result["truncated"] is True and result["row_count"] > 10
 
 
+async def test_a_cached_guard_follows_a_column_dropped_under_select_star(serve_service, pg: Cluster, admin):
+    url, _ = serve_service(service, pg.settings(postgres_pool_max_size=1))
+    await admin.execute(
+        "CREATE TABLE limits_changes (id int, note text); INSERT INTO limits_changes VALUES (1, 'a'); "
+        "GRANT SELECT ON limits_changes TO mcp_app"
+    )
+    try:
+        assert ok(await sql(url, "SELECT * FROM limits_changes"))["rows"] == [[1, "a"]]
+        await admin.execute("ALTER TABLE limits_changes DROP COLUMN note")
+        after = ok(await sql(url, "SELECT * FROM limits_changes"))
+        assert (after["columns"], after["rows"]) == ([{"name": "id", "type": "int4"}], [[1]])
+    finally:
+        await admin.execute("DROP TABLE limits_changes")
+
+
 # Deep JSON ----------------------------------------------------------------------------------------
 
 
