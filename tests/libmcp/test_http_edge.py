@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from libmcp import http_edge
 from libmcp.config import SettingsError
 from libmcp.runner import build_server
 from tests.libmcp.conftest import demo_process, rpc
@@ -482,6 +483,17 @@ def test_a_bad_trusted_proxy_stops_start_up_naming_the_setting(entry):
 
 
 # A low open-file limit.
+
+
+def test_the_connection_cap_keeps_descriptors_for_everything_else(monkeypatch, caplog):
+    monkeypatch.setattr(http_edge.resource, "getrlimit", lambda _: (300, 4096))
+    with caplog.at_level("WARNING", logger="libmcp.http_edge"):
+        assert http_edge.connection_cap(1024) == 300 - http_edge.FD_RESERVE
+        assert http_edge.connection_cap(200) == 200
+    assert len(caplog.records) == 1
+    assert "MCP_MAX_CONNECTIONS=1024" in caplog.text and "ulimit -n" in caplog.text
+    monkeypatch.setattr(http_edge.resource, "getrlimit", lambda _: (http_edge.resource.RLIM_INFINITY,) * 2)
+    assert http_edge.connection_cap(1024) == 1024
 
 
 @contextlib.contextmanager
