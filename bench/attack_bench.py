@@ -769,9 +769,9 @@ CLASSES = (
         "slowloris",
         "filesystem",
         "512 connections from one client, half with unfinished heads, half with unfinished bodies, one "
-        "byte a second each, held past MCP_HEADER_TIMEOUT_S",
+        "byte a second each, held past MCP_HEADER_TIMEOUT_S and MCP_BODY_TIMEOUT_S",
         slowloris,
-        window_s=lambda seconds: min(DEFAULTS.header_timeout_s + 3.0, 30.0),
+        window_s=lambda seconds: min(max(DEFAULTS.header_timeout_s, DEFAULTS.body_timeout_s) + 3.0, 40.0),
     ),
     AttackClass(
         "batch_amplification",
