@@ -267,6 +267,36 @@ def test_an_unfinished_body_gets_408_at_the_body_timeout(serve_service):
     assert rejections(server, "body_timeout") == 1
 
 
+def post(path: str, body: bytes) -> bytes:
+    return (
+        b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (
+            path.encode(),
+            len(body),
+            body,
+        )
+    )
+
+
+def test_a_pipelined_body_the_server_is_not_reading_yet_is_not_late(serve_service):
+    """uvicorn stops reading a request's body while an earlier request on the connection runs and the
+    body it holds is large: the body timeout waits with it."""
+    url, server = serve_service(service, body_timeout_s=0.5)
+    slow = post(
+        "/rpc",
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sleep","arguments":{"seconds":2}}}',
+    )
+    padded = post(
+        "/rpc", b'{"jsonrpc":"2.0","id":2,"method":"ping","params":{"pad":"%s"}}' % (b"x" * 400_000)
+    )
+    with connect(url) as sock:
+        sock.sendall(slow + padded)
+        answers = read_answers(sock, 2)
+    assert [status_of(answer) for answer in answers] == [200, 200]
+    assert b'"id":2' in answers[1]
+    assert rejections(server, "body_timeout") == 0
+
+
 def test_a_slow_tool_call_is_not_a_timeout(serve_service):
     """The timeouts bound what the client sends, never how long the answer takes."""
     url, _ = serve_service(service, header_timeout_s=0.5, body_timeout_s=0.5)
