@@ -18,7 +18,7 @@ from libmcp import Server, ServerSettings
 from services.postgres.backend import APPLICATION_NAME
 from services.postgres.service import service
 from tests.services.postgres.conftest import Cluster
-from tests.services.postgres.support import error, ok, sql
+from tests.services.postgres.support import call, error, ok, sql
 from tests.support.servers import ServiceProcess, run_server
 
 BUDGET = 100_000  # POSTGRES_MAX_RESULT_BYTES of the small-budget service
@@ -281,30 +281,44 @@ async def test_a_call_cut_by_the_tool_timeout_cancels_its_statement(pg: Cluster,
         assert await until(lambda: _equals(sleeping(admin, "timeout_probe"), 0), seconds=5)
 
 
+async def sse_call(client: httpx.AsyncClient, url: str, lines: Any, request_id: int, query: str) -> str:
+    """Read the session's endpoint from an open /sse stream, post one execute_sql there; the endpoint."""
+    endpoint = ""
+    async for line in lines:
+        if line.startswith("data: "):
+            endpoint = line.removeprefix("data: ")
+            break
+    call = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": "execute_sql", "arguments": {"query": query}},
+    }
+    assert (await client.post(f"{url}{endpoint}", json=call)).status_code == 202
+    return endpoint
+
+
 async def test_a_call_cancelled_by_its_client_cancels_its_statement(read_only_url, admin):
     """notifications/cancelled over the 2024-11-05 SSE transport: the statement stops on the server."""
     async with httpx.AsyncClient(timeout=30) as client:
         async with client.stream("GET", f"{read_only_url}/sse") as stream:
-            lines = stream.aiter_lines()
-            endpoint = ""
-            async for line in lines:
-                if line.startswith("data: "):
-                    endpoint = line.removeprefix("data: ")
-                    break
-            call = {
-                "jsonrpc": "2.0",
-                "id": 7,
-                "method": "tools/call",
-                "params": {
-                    "name": "execute_sql",
-                    "arguments": {"query": "SELECT pg_sleep(30) AS cancel_probe"},
-                },
-            }
-            assert (await client.post(f"{read_only_url}{endpoint}", json=call)).status_code == 202
+            lines = stream.aiter_lines()  # kept: a dropped line iterator closes the stream
+            query = "SELECT pg_sleep(30) AS cancel_probe"
+            endpoint = await sse_call(client, read_only_url, lines, 7, query)
             assert await until(lambda: _equals(sleeping(admin, "cancel_probe"), 1))
             cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}}
             assert (await client.post(f"{read_only_url}{endpoint}", json=cancel)).status_code == 202
             assert await until(lambda: _equals(sleeping(admin, "cancel_probe"), 0), seconds=5)
+
+
+async def test_a_call_whose_sse_stream_closes_cancels_its_statement(read_only_url, admin):
+    async with httpx.AsyncClient(timeout=30) as client:
+        async with client.stream("GET", f"{read_only_url}/sse") as stream:
+            lines = stream.aiter_lines()
+            query = "SELECT pg_sleep(30) AS stream_probe"
+            await sse_call(client, read_only_url, lines, 8, query)
+            assert await until(lambda: _equals(sleeping(admin, "stream_probe"), 1))
+    assert await until(lambda: _equals(sleeping(admin, "stream_probe"), 0), seconds=5)
 
 
 # Memory of a real service process -----------------------------------------------------------------
@@ -321,19 +335,19 @@ def peak_rss_mb(pid: int) -> int:
 
 async def test_huge_results_leave_the_service_process_small(pg: Cluster):
     """One 200 MB value, four at once, then 3,000 rows of 100 kB, against `mcp-sse serve postgres` with
-    default settings: the answers are cut to the budget and the process stays under 256 MB."""
-    with ServiceProcess("postgres", {"DATABASE_URL": pg.app_url()}) as process:
+    default settings (but the timeouts, raised so that a slow machine cannot end a call early): the
+    answers are cut to the budget and the process stays under 256 MB."""
+    env = {"DATABASE_URL": pg.app_url(), "POSTGRES_STATEMENT_TIMEOUT_S": "120", "MCP_TOOL_TIMEOUT_S": "150"}
+    huge = {"query": "SELECT repeat('x', 200000000) AS big"}
+    wide = {"query": "SELECT n, repeat('x', 100000) AS v FROM generate_series(1, 3000) n", "max_rows": 3000}
+    with ServiceProcess("postgres", env) as process:
         assert process.process is not None
-        huge = "SELECT repeat('x', 200000000) AS big"
-        one = ok(await sql(process.url, huge))
-        four = await asyncio.gather(*(sql(process.url, huge) for _ in range(4)))
-        rows = ok(
-            await sql(
-                process.url,
-                "SELECT n, repeat('x', 100000) AS v FROM generate_series(1, 3000) n",
-                max_rows=3000,
+        async with httpx.AsyncClient(timeout=180) as client:
+            one = ok(await call(process.url, "execute_sql", huge, client=client))
+            four = await asyncio.gather(
+                *(call(process.url, "execute_sql", huge, client=client) for _ in range(4))
             )
-        )
+            rows = ok(await call(process.url, "execute_sql", wide, client=client))
         peak = peak_rss_mb(process.process.pid)
     for result in [one, *map(ok, four)]:
         assert result["rows"] == [[None]]
