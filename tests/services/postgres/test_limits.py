@@ -16,6 +16,7 @@ import pytest
 
 from libmcp import Server, ServerSettings
 from services.postgres.backend import APPLICATION_NAME
+from services.postgres.budget import result_budget
 from services.postgres.service import service
 from tests.services.postgres.conftest import Cluster
 from tests.services.postgres.support import call, error, ok, sql
@@ -33,6 +34,13 @@ def small_budget_url(pg: Cluster) -> Iterator[str]:
 
 
 # The result budget --------------------------------------------------------------------------------
+
+
+def test_the_result_budget_is_a_third_of_the_reply_budget_at_most():
+    derived = (16_777_216 - 8192) // 3  # the envelope aside, the reply holds the result about three times
+    assert result_budget(0, 16_777_216) == derived
+    assert result_budget(100_000, 16_777_216) == 100_000
+    assert result_budget(10**9, 16_777_216) == derived
 
 
 async def test_a_value_larger_than_the_budget_comes_back_null_and_listed(small_budget_url):

@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.postgres.safety import LexError, denied_call, first_word, statement_verb, tokenize
+from services.postgres.safety import (
+    LexError,
+    denied_call,
+    first_word,
+    statement_body,
+    statement_verb,
+    tokenize,
+)
 
 
 @pytest.mark.parametrize(
@@ -83,3 +90,19 @@ def test_any_text_lexes_or_is_refused_as_unterminated(text):
     except LexError:
         return
     assert all(token.depth >= 0 for token in tokens)
+
+
+@pytest.mark.parametrize(
+    ("sql", "body"),
+    [
+        ("SELECT 1", "SELECT 1"),
+        ("SELECT 1;", "SELECT 1"),
+        ("SELECT 1 ; ;  -- done; really\n /* c; */ ", "SELECT 1"),
+        ("SELECT ';' -- x", "SELECT ';'"),
+        ("SELECT $$a;$$;", "SELECT $$a;$$"),
+        ("SELECT $1 /* trailing */", "SELECT $1"),
+        ("SELECT 1 -- last line has no newline", "SELECT 1"),
+    ],
+)
+def test_statement_body_drops_what_follows_the_last_token(sql, body):
+    assert statement_body(sql) == body
