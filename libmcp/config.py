@@ -43,7 +43,9 @@ class ServiceSettings(BaseSettings):
     """Base class of a service's own settings; field names are the lower-cased variable names."""
 
     # allow_inf_nan=False: "inf" or "nan" for a timeout or a limit is refused naming the variable.
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_prefix="", allow_inf_nan=False)
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, env_prefix="", allow_inf_nan=False
+    )
 
 
 class ServerSettings(BaseSettings):

@@ -13,7 +13,10 @@ HTTP/1.1 response with ``connection: close`` and closes, before the bytes reach 
 * a head not whole within ``MCP_HEADER_TIMEOUT_S`` (from the connection's start, or from the first
   byte of a later request), or a body not whole within ``MCP_BODY_TIMEOUT_S`` of its head: 408;
 * more than ``MCP_MAX_CONNECTIONS`` open connections, or ``MCP_MAX_CONNECTIONS_PER_CLIENT`` from one
-  peer address: 503 with ``Retry-After`` at once, so the descriptor is freed.
+  peer address: 503 with ``Retry-After`` at once, so the descriptor is freed;
+* a client that does not read what it is sent: once the transport has asked to pause writing, it has
+  ``MCP_SEND_TIMEOUT_S`` to take enough of it to resume; past that the connection is aborted, which
+  drops its unsent bytes (a reader that never reads holds neither memory nor a descriptor for long).
 
 Idle keep-alive connections are uvicorn's own ``timeout_keep_alive`` (``MCP_KEEPALIVE_TIMEOUT_S``). One
 timer per server sweeps the open connections for the timeouts.
@@ -73,6 +76,7 @@ class EdgeLimits:
     body_timeout_s: float
     max_connections: int
     max_connections_per_client: int
+    send_timeout_s: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: ServerSettings, *, max_connections: int | None = None) -> EdgeLimits:
@@ -83,6 +87,7 @@ class EdgeLimits:
             body_timeout_s=settings.body_timeout_s,
             max_connections=max_connections or settings.max_connections,
             max_connections_per_client=settings.max_connections_per_client,
+            send_timeout_s=settings.send_timeout_s,
         )
 
 
@@ -140,7 +145,11 @@ class HttpEdge:
         self.rejections = rejections
         self.open: set[EdgeProtocol] = set()
         self.per_client: dict[str, int] = {}
-        self.sweep_every_s = min(1.0, max(0.05, min(limits.header_timeout_s, limits.body_timeout_s) / 4))
+        # Connections whose transport asked to pause writing, with when they must have resumed.
+        self.write_paused: dict[EdgeProtocol, float] = {}
+        self.sweep_every_s = min(
+            1.0, max(0.05, min(limits.header_timeout_s, limits.body_timeout_s, limits.send_timeout_s) / 4)
+        )
         self._timer: asyncio.TimerHandle | None = None
         # Deadlines are set from this clock, read at each sweep and each new connection rather than on
         # every request; it lags by at most one sweep, so deadlines carry one sweep of slack (never early).
@@ -205,6 +214,7 @@ class HttpEdge:
         if connection not in self.open:
             return
         self.open.discard(connection)
+        self.write_paused.pop(connection, None)
         client = connection.client
         count = self.per_client.get(client, 1) - 1
         if count > 0:
@@ -239,6 +249,8 @@ class HttpEdge:
         self.clock = now = time.monotonic()
         for connection in [c for c in self.open if c.deadline <= now]:
             connection.expire(now)
+        for connection in [c for c, due in self.write_paused.items() if due <= now]:
+            connection.abandon_send()
         self._timer = (
             asyncio.get_running_loop().call_later(self.sweep_every_s, self._sweep) if self.open else None
         )
@@ -360,10 +372,12 @@ class EdgeProtocol(asyncio.Protocol):
             self.inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
+        self.edge.write_paused[self] = self.edge.deadline(self.edge.limits.send_timeout_s)
         if self.inner is not None:
             self.inner.pause_writing()
 
     def resume_writing(self) -> None:
+        self.edge.write_paused.pop(self, None)
         if self.inner is not None:
             self.inner.resume_writing()
 
@@ -444,6 +458,18 @@ class EdgeProtocol(asyncio.Protocol):
             self.deadline = now + (limits.body_timeout_s if self.phase == _BODY else limits.header_timeout_s)
             return
         self._refuse(reason)
+
+    def abandon_send(self) -> None:
+        """The client has not read its answer within ``MCP_SEND_TIMEOUT_S``: abort, dropping what is unsent.
+
+        Nothing can be said to a client that does not read; the abort frees the buffered bytes and the
+        descriptor at once (a close would wait for the buffer to drain, which is the problem).
+        """
+        assert self.transport is not None
+        self.edge.write_paused.pop(self, None)
+        self.edge.refused("send_timeout", self.client)
+        self.phase, self.deadline = _CLOSED, _NEVER
+        self.transport.abort()
 
     def _unfinished_head_too_large(self, data: bytes) -> bool:
         start = self._head_start

@@ -613,3 +613,47 @@ def test_health_answers_while_another_client_floods_headers(serve_service):
         stop.set()
         flooder.join(timeout=10)
     assert statuses == [200] * 20
+
+
+# A client that does not read what it is sent.
+
+
+def test_a_client_that_never_reads_its_answer_is_cut_at_the_send_timeout(serve_service):
+    url, server = serve_service(service, send_timeout_s=1)
+    call = post(
+        "/rpc",
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":'
+        b'{"text":"%s","times":10}}}' % (b"x" * 400_000),
+    )  # an answer of about 8 MB: more than the loopback socket buffers hold
+    parts = urlsplit(url)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting, or it is ignored
+        sock.connect((parts.hostname, parts.port))
+        sock.sendall(call)
+        # Nothing is read: the server's transport fills, asks to pause writing, and is aborted.
+        assert eventually(lambda: rejections(server, "send_timeout") == 1, within_s=10)
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+        received = 0
+        sock.settimeout(5)
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(1 << 20):
+                received += len(chunk)
+    assert received < 8_000_000  # the rest of the answer was dropped, not delivered late
+
+
+def test_a_slow_reader_that_keeps_reading_is_not_cut(serve_service):
+    url, server = serve_service(service, send_timeout_s=1)
+    call = post(
+        "/rpc",
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":'
+        b'{"text":"%s","times":10}}}' % (b"x" * 400_000),
+    )
+    parts = urlsplit(url)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((parts.hostname, parts.port))
+        sock.sendall(call)
+        time.sleep(0.5)  # paused, but read again within the timeout
+        (answer,) = read_answers(sock, 1, timeout=30)
+    assert status_of(answer) == 200 and len(answer) > 8_000_000
+    assert rejections(server, "send_timeout") == 0
