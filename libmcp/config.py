@@ -77,6 +77,7 @@ class ServerSettings(BaseSettings):
     max_connections_per_client: int = Field(default=256, ge=1, le=1_000_000)
     trusted_proxies: CommaList = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    health_cache_s: float = Field(default=0.0, ge=0, le=60)
 
     # Replies and batches.
     max_reply_bytes: int = Field(default=16_777_216, ge=4096)

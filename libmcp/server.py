@@ -204,6 +204,9 @@ class Server:
         self.metrics = metrics or Metrics(service.name)
         self.state = SimpleNamespace()
         self.started_at = time.monotonic()
+        self._last_checks: tuple[bool, dict[str, Any]] | None = None
+        self._checks_fresh_until = 0.0
+        self._checks_running: asyncio.Task[tuple[bool, dict[str, Any]]] | None = None
         self.tools = {
             name: tool
             for name, tool in service.tools.items()
@@ -242,7 +245,41 @@ class Server:
                 logger.exception("shutdown hook of %s failed", self.service.name)
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
-        """Run every health check; healthy unless a configured backend is down."""
+        """Healthy unless a configured backend is down; the checks' results are shared for a moment.
+
+        ``/health`` is open to every caller, and a check may use the backend a tool call needs (a pooled
+        database connection): callers that come while the checks run wait for that one run, so a flood
+        of probes never holds more than one probe's worth of the backend, and a result younger than
+        ``MCP_HEALTH_CACHE_S`` (default 0: none) is reused.
+        """
+        healthy, checks = await self._checked()
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "service": self.service.name,
+            "version": self.service.version,
+            "uptime": round(time.monotonic() - self.started_at, 3),
+            "tools_count": len(self.tools),
+            "checks": checks,
+        }
+        return healthy, body
+
+    async def _checked(self) -> tuple[bool, dict[str, Any]]:
+        if self._last_checks is not None and time.monotonic() < self._checks_fresh_until:
+            return self._last_checks
+        running = self._checks_running
+        if running is None:
+            running = self._checks_running = asyncio.get_running_loop().create_task(self._run_checks())
+            running.add_done_callback(self._checks_done)
+        # Shielded: one prober giving up does not cancel the run the others wait for.
+        return await asyncio.shield(running)
+
+    def _checks_done(self, run: asyncio.Task[tuple[bool, dict[str, Any]]]) -> None:
+        self._checks_running = None
+        if not run.cancelled() and run.exception() is None:
+            self._last_checks = run.result()
+            self._checks_fresh_until = time.monotonic() + self.server_settings.health_cache_s
+
+    async def _run_checks(self) -> tuple[bool, dict[str, Any]]:
         checks: dict[str, Any] = {}
         healthy = True
         for name, check in self.service.health_checks.items():
@@ -253,15 +290,7 @@ class Server:
             checks[name] = {"status": result.status, "detail": result.detail}
             self.metrics.backend_up.labels(check=name).set(0 if result.status == "down" else 1)
             healthy = healthy and result.status != "down"
-        body = {
-            "status": "ok" if healthy else "degraded",
-            "service": self.service.name,
-            "version": self.service.version,
-            "uptime": round(time.monotonic() - self.started_at, 3),
-            "tools_count": len(self.tools),
-            "checks": checks,
-        }
-        return healthy, body
+        return healthy, checks
 
     # Dispatch ---------------------------------------------------------------------------------
 
