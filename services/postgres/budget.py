@@ -93,8 +93,8 @@ CutReason = Literal["too_large", "too_deep"]
 
 
 def result_budget(configured: int, max_reply_bytes: int) -> int:
-    """The bytes of JSON one result may take: ``configured`` (POSTGRES_MAX_RESULT_BYTES), 0 meaning and a
-    larger value capped by a third of the reply budget (MCP_MAX_REPLY_BYTES)."""
+    """The bytes of JSON one result may take: a third of the reply budget (MCP_MAX_REPLY_BYTES), or
+    ``configured`` (POSTGRES_MAX_RESULT_BYTES) when that is set and smaller."""
     share = max(MIN_BUDGET, (max_reply_bytes - REPLY_ENVELOPE_BYTES) // REPLY_COPIES)
     return min(configured, share) if configured else share
 
@@ -103,8 +103,9 @@ def result_budget(configured: int, max_reply_bytes: int) -> int:
 class Guard:
     """A statement wrapped so that PostgreSQL keeps what is over the budget; see :func:`guard`.
 
-    Its records hold the ``width`` values of the statement's columns, then an array with the text size
-    of each column in ``measured`` whose value was cut (NULL when none was), then the running total.
+    Its records hold the ``width`` values of the statement's columns, then an array with the size of
+    each column in ``measured`` whose value was cut (NULL when none was), then the running total, then
+    the NULL copy of every column described at :func:`guard`.
     """
 
     sql: str
