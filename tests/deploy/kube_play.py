@@ -223,7 +223,7 @@ class KubePlay:
         played, host_ports, volumes = single_pod_deployment(deployment, suffix)
         name = played["metadata"]["name"]
         pod = f"{name}-pod-0"
-        self._remove_pod(pod)
+        self._remove_pod(pod, volumes)
         self.pods.append(pod)
         self.volumes.extend(volumes)
         self._play([*config_maps, played], name)
@@ -234,7 +234,7 @@ class KubePlay:
         """A bare Pod with Service names resolved to ``addresses``; returns its container's name."""
         played, volumes = pod_with_service_names(pod, addresses)
         name = played["metadata"]["name"]
-        self._remove_pod(name)
+        self._remove_pod(name, volumes)
         self.pods.append(name)
         self.volumes.extend(volumes)
         self._play([played], name)
@@ -277,8 +277,11 @@ class KubePlay:
         result = self.podman.run("logs", container, check=False)
         return result.stdout + result.stderr
 
-    def _remove_pod(self, pod: str) -> None:
+    def _remove_pod(self, pod: str, volumes: list[str] | None = None) -> None:
+        """Remove a pod (and, when given, its volumes: a run killed half-way leaves both behind)."""
         self.podman.run("pod", "rm", "--force", "--time", "0", pod, check=False, timeout=120)
+        for volume in volumes or []:
+            self.podman.run("volume", "rm", "--force", volume, check=False)
 
     def close(self) -> None:
         for pod in reversed(self.pods):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -98,6 +99,9 @@ def cluster(
     podman: Podman, built_images: dict[str, BuiltImage], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
     """Every rendered Deployment played (each replica its own pod), started by its startup probe."""
+    for tool in ("catatonit", "haproxy"):  # podman's pause image needs catatonit; haproxy is the Service
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is missing: run scripts/bootstrap.sh test (scripts/apt/containers.txt)")
     rendering = render(VALUES, release=RELEASE, namespace=NAMESPACE)
     kube = KubePlay(podman, tmp_path_factory.mktemp("kube-play"), NETWORK)
     podman.run("rm", "--force", "--time", "0", DB, check=False)
