@@ -177,6 +177,7 @@ class ServiceApp(FastAPI):
                     raise
                 await SHUTTING_DOWN.send(send, admission.cors_headers)
             return
+        body: bytes | HttpReply | None = None
         try:
             body = await self.guard.read_body(scope, receive, admission.client_id)
             if body is None:
@@ -188,6 +189,9 @@ class ServiceApp(FastAPI):
             )
         except asyncio.CancelledError:
             reply = SHUTTING_DOWN
+        finally:
+            if isinstance(body, bytes):
+                self.guard.release_body(body)
         await reply.send(send, admission.cors_headers)
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, admission: Admission) -> None:
@@ -202,15 +206,19 @@ class ServiceApp(FastAPI):
                     message = {**message, "headers": [*message.get("headers", []), *cors]}
             await send(message)
 
-        if scope["method"] in ("POST", "PUT", "PATCH"):
-            body = await self.guard.read_body(scope, receive, admission.client_id)
-            if body is None:
-                return
-            if isinstance(body, HttpReply):
-                await body.send(send, cors)
-                return
-            receive = _replay(body, receive)
-        await super().__call__(scope, receive, guarded_send)
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            await super().__call__(scope, receive, guarded_send)
+            return
+        body = await self.guard.read_body(scope, receive, admission.client_id)
+        if body is None:
+            return
+        if isinstance(body, HttpReply):
+            await body.send(send, cors)
+            return
+        try:
+            await super().__call__(scope, _replay(body, receive), guarded_send)
+        finally:
+            self.guard.release_body(body)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_ENV_FILE = "secrets/sse.env"
@@ -77,6 +77,7 @@ class ServerSettings(BaseSettings):
     max_connections_per_client: int = Field(default=256, ge=1, le=1_000_000)
     trusted_proxies: CommaList = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    max_body_bytes_in_flight: int = Field(default=67_108_864, gt=0)
     health_cache_s: float = Field(default=0.0, ge=0, le=60)
 
     # Replies and batches.
@@ -97,6 +98,16 @@ class ServerSettings(BaseSettings):
     sse_max_sessions: int = Field(default=1024, ge=1, le=1_000_000)
     sse_max_sessions_per_client: int = Field(default=64, ge=1, le=1_000_000)
     sse_outbox_bytes: int = Field(default=4_194_304, ge=65_536)
+
+    @field_validator("max_body_bytes_in_flight")
+    @classmethod
+    def _holds_one_body(cls, value: int, info: ValidationInfo) -> int:
+        largest = info.data.get("max_body_bytes")
+        if largest is not None and value < largest:
+            raise ValueError(
+                f"must be at least MCP_MAX_BODY_BYTES ({largest}), or no largest body is ever read"
+            )
+        return value
 
     @field_validator("auth_tokens", mode="before")
     @classmethod

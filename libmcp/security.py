@@ -119,6 +119,10 @@ class RequestGuard:
 
     :meth:`admit` decides from the headers alone; :meth:`read_body` reads a POST body within the limit.
     A refusal comes back as the :class:`HttpReply` to send, counted and logged (never the token).
+
+    The bodies of all requests being read or answered together are bounded too
+    (``MCP_MAX_BODY_BYTES_IN_FLIGHT``): many connections each sending a body of the allowed size would
+    otherwise hold connections times ``MCP_MAX_BODY_BYTES`` of memory.
     """
 
     def __init__(self, settings: ServerSettings, metrics: Metrics) -> None:
@@ -128,6 +132,25 @@ class RequestGuard:
         self.too_large = json_reply(
             {"error": f"request body exceeds {settings.max_body_bytes} bytes (MCP_MAX_BODY_BYTES)"}, 413
         )
+        self.body_bytes_in_flight = 0
+        self.too_many_bodies = json_reply(
+            {
+                "error": "the service is holding as many request bodies as it may "
+                f"({settings.max_body_bytes_in_flight} bytes, MCP_MAX_BODY_BYTES_IN_FLIGHT); retry"
+            },
+            503,
+            {"Retry-After": "1"},
+        )
+
+    def release_body(self, body: bytes) -> None:
+        """The request whose body :meth:`read_body` returned has been answered: its bytes are free."""
+        self.body_bytes_in_flight -= len(body)
+
+    def _hold(self, size: int) -> bool:
+        if self.body_bytes_in_flight + size > self.settings.max_body_bytes_in_flight:
+            return False
+        self.body_bytes_in_flight += size
+        return True
 
     def admit(self, scope: Scope) -> Admission | HttpReply:
         path = scope["path"]
@@ -168,35 +191,52 @@ class RequestGuard:
         return Admission(client_id, origin)
 
     async def read_body(self, scope: Scope, receive: Receive, client_id: str) -> bytes | HttpReply | None:
-        """The whole body, a 413 reply when it exceeds the limit, or ``None`` if the client went away."""
+        """The whole body, a 413 or 503 reply, or ``None`` if the client went away.
+
+        A body returned is counted in flight until :meth:`release_body`; on every other outcome this
+        method gives back what it counted.
+        """
         limit = self.settings.max_body_bytes
+        declared = 0
         for key, value in scope["headers"]:
-            if key == b"content-length" and value.isdigit() and int(value) > limit:
-                self._reject("body_size", scope, client_id)
-                return self.too_large
-        message = await receive()
-        body = message.get("body", b"")
-        if not message.get("more_body", False):
-            if message["type"] == "http.disconnect":
-                return None
-            if len(body) > limit:
-                self._reject("body_size", scope, client_id)
-                return self.too_large
-            return body
-        chunks = [body]
-        size = len(body)
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                self._reject("body_size", scope, client_id)
-                return self.too_large
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+            if key == b"content-length" and value.isdigit():
+                declared = int(value)
+                if declared > limit:
+                    self._reject("body_size", scope, client_id)
+                    return self.too_large
+        held = declared  # what is counted in flight: the declared length, then what arrived beyond it
+        if not self._hold(held):
+            self._reject("body_bytes_in_flight", scope, client_id)
+            return self.too_many_bodies
+        chunks: list[bytes] = []
+        size = 0
+        outcome: bytes | HttpReply | None = None
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return None
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    self._reject("body_size", scope, client_id)
+                    outcome = self.too_large
+                    return outcome
+                if size > held:
+                    if not self._hold(size - held):
+                        self._reject("body_bytes_in_flight", scope, client_id)
+                        outcome = self.too_many_bodies
+                        return outcome
+                    held = size
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    outcome = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                    return outcome
+        finally:
+            # Keep exactly the returned body's bytes counted (a declared length the client did not
+            # send in full is given back); give back everything otherwise.
+            kept = len(outcome) if isinstance(outcome, bytes) else 0
+            self.body_bytes_in_flight -= held - kept
 
     def _reject(self, reason: str, scope: Scope, client: str) -> None:
         """Count and log one refusal (never the token or the body)."""

@@ -657,3 +657,39 @@ def test_a_slow_reader_that_keeps_reading_is_not_cut(serve_service):
         (answer,) = read_answers(sock, 1, timeout=30)
     assert status_of(answer) == 200 and len(answer) > 8_000_000
     assert rejections(server, "send_timeout") == 0
+
+
+# Request bodies held at once, all clients together.
+
+
+def unfinished_post(url: str, declared: int, sent: bytes) -> socket.socket:
+    sock = connect(url)
+    sock.sendall(
+        b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (declared, sent)
+    )
+    return sock
+
+
+def test_bodies_past_the_in_flight_budget_get_503_until_earlier_ones_are_answered(serve_service):
+    url, server = serve_service(service, max_body_bytes=100_000, max_body_bytes_in_flight=250_000)
+    ping = b'{"jsonrpc":"2.0","id":1,"method":"ping"}'
+    padded = ping[:-1] + b',"params":{"pad":"' + b"x" * (100_000 - len(ping) - 20)
+    tail = b'"}}'
+    padded += b" " * (100_000 - len(padded) - len(tail))
+
+    for _ in range(2):  # the second round proves the first round's bytes were given back
+        first, second = (unfinished_post(url, 100_000, padded[:1000]) for _ in range(2))
+        with first, second:
+            time.sleep(0.3)  # both heads read and their declared bodies counted
+            with unfinished_post(url, 100_000, b"") as third:
+                refused = read_answer(third)
+            small = httpx.post(f"{url}/rpc", content=ping, headers={"Content-Type": "application/json"})
+            first.sendall(padded[1000:] + tail)
+            answered = read_answer(first)
+        assert status_of(refused) == 503
+        assert headers_of(refused)[b"retry-after"] == b"1"
+        assert b"MCP_MAX_BODY_BYTES_IN_FLIGHT" in refused
+        assert small.status_code == 200  # 200,000 held, a small body still fits
+        assert status_of(answered) == 200
+    assert rejections(server, "body_bytes_in_flight") == 2
