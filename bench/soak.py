@@ -493,11 +493,16 @@ async def kill_sse_clients(services: dict[str, Service], count: int) -> dict[str
                 writer.write(
                     f"GET /sse HTTP/1.1\r\nHost: {HOST}\r\nAccept: text/event-stream\r\n\r\n".encode()
                 )
-                await reader.readuntil(b"\r\n\r\n")
+                head = await reader.readuntil(b"\r\n\r\n")
+                if not head.startswith(b"HTTP/1.1 200"):
+                    return None  # refused (a session limit): nothing to kill
                 endpoint = ""
                 while not endpoint:
-                    line = (await reader.readline()).decode().strip()
-                    endpoint = line[5:].strip() if line.startswith("data:") else ""
+                    line = await reader.readline()
+                    if not line:
+                        return None  # the stream ended before naming its endpoint
+                    text = line.decode().strip()
+                    endpoint = text[5:].strip() if text.startswith("data:") else ""
                 post_reader, poster = await asyncio.open_connection(HOST, service.port)
                 poster.write(
                     f"POST {endpoint} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
@@ -942,6 +947,15 @@ def judge(report: SoakReport, tally: Tally) -> None:
     )
 
 
+# Every soak client comes from 127.0.0.1, standing in for many clients, so the per-client shares are
+# widened to the service-wide limits; those (and their refusals) stay as deployed.
+ONE_ADDRESS_MANY_CLIENTS = {
+    "MCP_SSE_MAX_SESSIONS_PER_CLIENT": "1024",
+    "MCP_MAX_CONNECTIONS_PER_CLIENT": "1024",
+    "MCP_CLIENT_SHARE": "1",
+}
+
+
 def run(seconds: float, concurrency: int) -> SoakReport:
     from bench.resources_bench import raise_fd_limit
 
@@ -950,13 +964,14 @@ def run(seconds: float, concurrency: int) -> SoakReport:
     logs = tempfile.mkdtemp(prefix="mcp-soak-logs-")
     with backends(Path(logs)) as (postgres, url, root):
         envs = {
-            "filesystem": {"ALLOWED_PATHS": f"{root}:rw"},
+            "filesystem": {"ALLOWED_PATHS": f"{root}:rw", **ONE_ADDRESS_MANY_CLIENTS},
             "postgres": {
                 "DATABASE_URL": url,
                 "POSTGRES_POOL_MAX_SIZE": str(POOL_MAX_SIZE),
                 "POSTGRES_STATEMENT_TIMEOUT_S": "5",
+                **ONE_ADDRESS_MANY_CLIENTS,
             },
-            "monitoring": {},
+            "monitoring": dict(ONE_ADDRESS_MANY_CLIENTS),
         }
         services = {name: Service(name, envs[name], Path(logs)) for name in SERVICES}
         try:

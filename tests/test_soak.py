@@ -25,20 +25,31 @@ import pytest
 from tests.support.servers import REPO_ROOT
 
 SOAK_SECONDS = 40
+SOAK_TIMEOUT_S = 240  # under pytest's own timeout, so a stuck soak fails with its output
+
+
+def tail(output: str | bytes | None) -> str:
+    text = output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+    return text[-3000:]
 
 
 @pytest.fixture(scope="module")
 def soak() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mcp-soak-test-") as directory:
         out = Path(directory) / "soak.json"
-        completed = subprocess.run(
-            [sys.executable, "-m", "bench.soak", "--seconds", str(SOAK_SECONDS), "--json", str(out)],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        try:
+            completed = subprocess.run(
+                [sys.executable, "-m", "bench.soak", "--seconds", str(SOAK_SECONDS), "--json", str(out)],
+                cwd=REPO_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=SOAK_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as stuck:
+            pytest.fail(
+                f"the soak did not end within {SOAK_TIMEOUT_S} s:\n{tail(stuck.stdout)}\n{tail(stuck.stderr)}"
+            )
         if not out.exists():
             pytest.fail(
                 f"the soak did not finish (exit {completed.returncode}):\n{completed.stdout[-3000:]}\n"
