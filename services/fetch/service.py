@@ -165,13 +165,14 @@ async def open_client(ctx: StartupContext) -> None:
         max_redirects=settings.fetch_max_redirects,
     )
     ctx.state.robots = RobotsPolicy(ctx.state.client, settings.fetch_user_agent)
-    threads = settings.fetch_convert_threads
+    processes = settings.fetch_convert_processes
     ctx.state.converter = Converter(
-        threads=threads,
-        per_client=share_of(threads, ctx.server_settings.client_share),
+        processes=processes,
+        per_client=share_of(processes, ctx.server_settings.client_share),
         max_bytes=settings.fetch_max_convert_bytes,
         queue_timeout_s=ctx.server_settings.queue_timeout_s,
     )
+    await ctx.state.converter.start()
 
 
 @service.on_shutdown

@@ -26,9 +26,10 @@ class FetchSettings(ServiceSettings):
         description="Largest body converted to markdown (HTML) or re-indented (JSON); past it, HTML is "
         "converted up to it and JSON returned as sent, with a note.",
     )
-    fetch_convert_threads: int = Field(
+    fetch_convert_processes: int = Field(
         default=4,
         ge=1,
-        le=256,
-        description="Threads converting large bodies; one client gets MCP_CLIENT_SHARE of them.",
+        le=64,
+        description="Large bodies converted at once, each in a short-lived process of its own; one client "
+        "gets MCP_CLIENT_SHARE of them.",
     )

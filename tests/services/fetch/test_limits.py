@@ -9,20 +9,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import threading
+import os
+import signal
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from libmcp import Server
-from services.fetch import convert as converting
 from services.fetch.conversions import Converter
 from services.fetch.service import service
 from tests.services.fetch.conftest import FetchService, fetch_settings, text_of
 from tests.services.fetch.pages import article_page
 from tests.services.fetch.pageserver import PageServer, Reply
+from tests.support.gated_convert import FUNCTION as GATED
+from tests.support.gated_convert import GATE_ENV, Gate
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 _POST = "<div class='post'><p>Some words with a <a href='/x'>link</a> and <b>bold</b> ones.</p></div>\n"
@@ -64,9 +67,8 @@ async def test_a_conversion_running_past_the_fetch_timeout_is_an_error_naming_it
     assert result["isError"] is True
     assert "did not finish within the time left of the call (FETCH_TIMEOUT_S=1 s)" in text_of(result)
     assert "raw=true" in text_of(result) and "FETCH_MAX_CONVERT_BYTES" in text_of(result)
-    # The answer did not wait for the conversion: its thread still runs, holding its slot until it ends.
-    assert converter_of(fetch).share.in_use == 1
-    await until(lambda: converter_of(fetch).share.in_use == 0)
+    # The conversion's process was killed with the answer: nothing keeps running or holds its slot.
+    assert converter_of(fetch).share.in_use == 0 and not converter_of(fetch).running
 
 
 async def test_the_tool_timeout_bounds_a_conversion_when_it_is_the_shorter(
@@ -81,8 +83,7 @@ async def test_the_tool_timeout_bounds_a_conversion_when_it_is_the_shorter(
 
     # Whichever of the conversion's deadline and the tool timeout fires first, the answer names 0.8 s.
     assert result["isError"] is True and "0.8 s" in text_of(result)
-    assert converter_of(fetch).share.in_use == 1
-    await until(lambda: converter_of(fetch).share.in_use == 0)
+    assert converter_of(fetch).share.in_use == 0 and not converter_of(fetch).running
 
 
 async def test_health_answers_while_a_large_page_converts(
@@ -160,41 +161,21 @@ async def test_json_past_the_conversion_cap_comes_back_as_sent(
     assert json.loads(page["content"])[-1] == {"id": 9999, "name": "item 9999"}
 
 
-# Fair shares of the conversion threads ----------------------------------------------------------
-
-
-class SlowConversions:
-    """Makes every threaded conversion wait at a gate before it runs (the test opens it)."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Semaphore(0)
-        self.lock = threading.Lock()
-        self.running = 0
-
-    def wrap(self, convert: Callable[..., Any]) -> Callable[..., Any]:
-        def slow_convert(*args: Any, **kwargs: Any) -> Any:
-            with self.lock:
-                self.running += 1
-            try:
-                self.gate.acquire(timeout=60)
-                return convert(*args, **kwargs)
-            finally:
-                with self.lock:
-                    self.running -= 1
-
-        return slow_convert
-
-    def open(self) -> None:
-        for _ in range(1000):
-            self.gate.release()
+# Fair shares of the conversion processes ----------------------------------------------------------
 
 
 @pytest.fixture
-def slow_conversions(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlowConversions]:
-    slow = SlowConversions()
-    monkeypatch.setattr(converting, "convert", slow.wrap(converting.convert))
-    yield slow
-    slow.open()
+def slow_conversions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
+    """Conversions wait at a gate until the test opens it (set before the service and its fork server start)."""
+    monkeypatch.setenv(GATE_ENV, str(tmp_path))
+    gate = Gate(tmp_path)
+    yield gate
+    gate.open()
+
+
+def gated(converter: Converter) -> Converter:
+    converter.function = GATED
+    return converter
 
 
 async def call_as(url: str, token: str, page: str) -> dict[str, Any]:
@@ -209,16 +190,15 @@ async def call_as(url: str, token: str, page: str) -> dict[str, Any]:
 def two_client_service(
     serve_service: Callable[..., tuple[str, Server]], **server_settings: Any
 ) -> tuple[str, Converter]:
-    settings = fetch_settings(allowed_hosts=["127.0.0.1"], convert_threads=2)
+    settings = fetch_settings(allowed_hosts=["127.0.0.1"], convert_processes=2)
     url, server = serve_service(service, settings, auth_tokens=[TOKEN_A, TOKEN_B], **server_settings)
-    converter: Converter = server.state.converter
-    return url, converter
+    return url, gated(server.state.converter)
 
 
-async def test_one_clients_conversions_leave_threads_for_another_client(
+async def test_one_clients_conversions_leave_processes_for_another_client(
     page_server: PageServer,
     serve_service: Callable[..., tuple[str, Server]],
-    slow_conversions: SlowConversions,
+    slow_conversions: Gate,
 ) -> None:
     page_server.routes["/page"] = Reply(headers=HTML, body=article_page(100_000).encode())
     url, converter = two_client_service(serve_service, queue_timeout_s=30)
@@ -242,7 +222,7 @@ async def test_one_clients_conversions_leave_threads_for_another_client(
 async def test_a_conversion_past_the_share_gets_busy_naming_the_settings(
     page_server: PageServer,
     serve_service: Callable[..., tuple[str, Server]],
-    slow_conversions: SlowConversions,
+    slow_conversions: Gate,
 ) -> None:
     page_server.routes["/page"] = Reply(headers=HTML, body=article_page(100_000).encode())
     url, _ = two_client_service(serve_service, queue_timeout_s=0.5)
@@ -253,9 +233,9 @@ async def test_a_conversion_past_the_share_gets_busy_naming_the_settings(
     second = await call_as(url, TOKEN_A, page)
 
     assert second["isError"] is True
-    assert text_of(second).startswith("Busy: no free conversion threads within 0.5 s")
+    assert text_of(second).startswith("Busy: no free conversion processes within 0.5 s")
     assert "this client already holds 1, its share of 1" in text_of(second)
-    assert "FETCH_CONVERT_THREADS and MCP_CLIENT_SHARE" in text_of(second)
+    assert "FETCH_CONVERT_PROCESSES and MCP_CLIENT_SHARE" in text_of(second)
     assert "MCP_QUEUE_TIMEOUT_S" in text_of(second)
     slow_conversions.open()
     assert (await first)["isError"] is False
@@ -268,15 +248,69 @@ def token_id(token: str) -> str:
 async def test_http_requests_timeout_argument_bounds_its_conversion(
     page_server: PageServer,
     fetch_service: Callable[..., FetchService],
-    slow_conversions: SlowConversions,
+    slow_conversions: Gate,
 ) -> None:
     page_server.routes["/page"] = Reply(headers=HTML, body=article_page(100_000).encode())
     fetch = fetch_service(allowed_hosts=["127.0.0.1"])
+    converter = gated(converter_of(fetch))
 
     result = await fetch.call("http_request", {"url": page_server.url("/page"), "timeout": 0.5})
 
     assert result["isError"] is True
     assert "did not finish within the time left of the call (timeout=0.5 s)" in text_of(result)
-    assert converter_of(fetch).share.in_use == 1  # the conversion still waits at the gate
+    assert converter.share.in_use == 0 and not converter.running
+    await until(lambda: slow_conversions.running == 0)  # killed at the gate, not left waiting there
+
+
+async def test_a_client_that_hangs_up_ends_its_conversion(
+    page_server: PageServer,
+    fetch_service: Callable[..., FetchService],
+    slow_conversions: Gate,
+) -> None:
+    page_server.routes["/page"] = Reply(headers=HTML, body=article_page(100_000).encode())
+    fetch = fetch_service(allowed_hosts=["127.0.0.1"])
+    converter = gated(converter_of(fetch))
+    call = asyncio.create_task(fetch.fetch(url=page_server.url("/page")))
+    await until(lambda: slow_conversions.running == 1)
+
+    call.cancel()  # the client closes its connection while the page converts
+
+    await until(lambda: slow_conversions.running == 0 and converter.share.in_use == 0)
+    assert not converter.running
+
+
+async def test_a_conversion_process_that_dies_is_an_error_and_the_next_call_works(
+    page_server: PageServer,
+    fetch_service: Callable[..., FetchService],
+    slow_conversions: Gate,
+) -> None:
+    page_server.routes["/page"] = Reply(headers=HTML, body=article_page(100_000).encode())
+    fetch = fetch_service(allowed_hosts=["127.0.0.1"])
+    converter = gated(converter_of(fetch))
+    call = asyncio.create_task(fetch.fetch(url=page_server.url("/page")))
+    await until(lambda: len(converter.running) == 1)
+
+    os.kill(next(iter(converter.running)), signal.SIGKILL)  # as the kernel's OOM killer would
+
+    result = await call
+    assert result["isError"] is True
+    assert "The converter stopped without an answer" in text_of(result) and "raw=true" in text_of(result)
     slow_conversions.open()
-    await until(lambda: converter_of(fetch).share.in_use == 0)
+    again = await fetch.fetch(url=page_server.url("/page"))
+    assert again["isError"] is False and "(part 2)" in again["structuredContent"]["content"]
+
+
+async def test_the_fork_server_is_started_again_when_it_has_died(
+    page_server: PageServer, fetch_service: Callable[..., FetchService]
+) -> None:
+    page_server.routes["/page"] = Reply(headers=HTML, body=article_page(100_000).encode())
+    fetch = fetch_service(allowed_hosts=["127.0.0.1"])
+    forks = converter_of(fetch).forks
+    assert forks.process is not None
+    forks.process.kill()
+    forks.process.wait()
+
+    result = await fetch.fetch(url=page_server.url("/page"))
+
+    assert result["isError"] is False and "(part 2)" in result["structuredContent"]["content"]
+    assert forks.process is not None and forks.process.poll() is None
