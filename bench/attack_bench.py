@@ -46,7 +46,16 @@ import psutil
 
 from bench.http_client import Connection, HttpResponse
 from bench.loadgen import percentile, run_client
-from bench.service_bench import PeakRss, Workload, call_once, child, service_command, service_env, workloads
+from bench.service_bench import (
+    PeakRss,
+    Workload,
+    call_once,
+    child,
+    service_command,
+    service_env,
+    tree_rss,
+    workloads,
+)
 from bench.transport_bench import HEADERS, HOST, REPO_ROOT, free_port, process, tool_call_body
 from libmcp.config import ServerSettings
 from services.postgres.settings import PostgresSettings
@@ -1006,7 +1015,7 @@ class ClassResult:
 
 
 def rss_mb(pid: int) -> float:
-    return psutil.Process(pid).memory_info().rss / 2**20
+    return tree_rss(psutil.Process(pid)) / 2**20
 
 
 def settle(pid: int, idle_mb: float) -> tuple[float, float]:

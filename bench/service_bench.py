@@ -226,8 +226,20 @@ def call_once(port: int, workload: Workload) -> dict[str, Any]:
     return result
 
 
+def tree_rss(process: psutil.Process) -> int:
+    """RSS of a service's processes together: its own and its children's (fetch's conversion processes).
+
+    A page shared by a parent and its forked child counts in each, so this is an upper bound.
+    """
+    total = process.memory_info().rss
+    for descendant in process.children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # a conversion process that just ended
+            total += descendant.memory_info().rss
+    return total
+
+
 class PeakRss:
-    """Samples a process's RSS in a thread; ``peak_mb`` is the highest value seen."""
+    """Samples the RSS of a service's processes in a thread; ``peak_mb`` is the highest value seen."""
 
     def __init__(self, pid: int, interval_s: float = 0.05) -> None:
         self.process = psutil.Process(pid)
@@ -239,7 +251,7 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(psutil.Error):
-                self.peak = max(self.peak, self.process.memory_info().rss)
+                self.peak = max(self.peak, tree_rss(self.process))
             self._stop.wait(self.interval_s)
 
     def __enter__(self) -> PeakRss:

@@ -178,18 +178,23 @@ class ServiceApp(FastAPI):
                 await SHUTTING_DOWN.send(send, admission.cors_headers)
             return
         body: bytes | HttpReply | None = None
+        hang_up: HangUp | None = None
         try:
             body = await self.guard.read_body(scope, receive, admission.client_id)
             if body is None:
                 return
-            reply = (
-                body
-                if isinstance(body, HttpReply)
-                else await route(HttpRequest(scope, body, admission.client_id))
-            )
+            if isinstance(body, HttpReply):
+                reply = body
+            else:
+                hang_up = HangUp(receive)
+                reply = await route(HttpRequest(scope, body, admission.client_id))
         except asyncio.CancelledError:
+            if hang_up is not None and hang_up.happened:
+                return  # the client went away: its call is cancelled and there is no one to answer
             reply = SHUTTING_DOWN
         finally:
+            if hang_up is not None:
+                hang_up.stop_watching()
             if isinstance(body, bytes):
                 self.guard.release_body(body)
         await reply.send(send, admission.cors_headers)
@@ -219,6 +224,32 @@ class ServiceApp(FastAPI):
             await super().__call__(scope, _replay(body, receive), guarded_send)
         finally:
             self.guard.release_body(body)
+
+
+class HangUp:
+    """Cancels the task answering a request when its client disconnects before the answer is sent.
+
+    A plain HTTP client that gives up closes its connection; without this its tool call would run on
+    to its timeout, holding its share of the service. The server's ``receive`` reports the disconnect
+    once the body has been read.
+    """
+
+    __slots__ = ("_watcher", "happened")
+
+    def __init__(self, receive: Receive) -> None:
+        self.happened = False
+        answering = asyncio.current_task()
+        self._watcher = asyncio.ensure_future(self._watch(receive, answering))
+
+    async def _watch(self, receive: Receive, answering: asyncio.Task[Any] | None) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.happened = True
+        if answering is not None:
+            answering.cancel()
+
+    def stop_watching(self) -> None:
+        self._watcher.cancel()
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

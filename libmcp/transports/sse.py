@@ -41,8 +41,6 @@ SSE_HEADERS = [
 ]
 _CLOSE = b""  # an empty chunk in the outbox ends the stream; real events are never empty
 MESSAGE_ACCEPTED = HttpReply(202, b"Accepted", b"text/plain; charset=utf-8")
-# How long a stream whose reader fell behind is given to take its last event before it is dropped.
-FINAL_EVENT_GRACE_S = 15.0
 # Sessions end when their clients go: a refused client may try again soon.
 RETRY_AFTER_S = "10"
 
@@ -265,9 +263,12 @@ class _EventStream(Response):
             ended = loop.create_task(session.ended.wait())
             done, _ = await asyncio.wait({writer, watcher, ended}, return_when=asyncio.FIRST_COMPLETED)
             if ended in done and writer not in done and watcher not in done:
-                # The reader fell behind: its last event waits behind what it has not read yet.
+                # The reader fell behind: its last event waits behind what it has not read yet. It has
+                # as long as any stalled reader (MCP_SEND_TIMEOUT_S) to take it.
                 await asyncio.wait(
-                    {writer, watcher}, timeout=FINAL_EVENT_GRACE_S, return_when=asyncio.FIRST_COMPLETED
+                    {writer, watcher},
+                    timeout=self.transport.settings.send_timeout_s,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
             for task in (writer, watcher, ended):
                 if not task.done():

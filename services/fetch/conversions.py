@@ -31,9 +31,9 @@ import services
 from libmcp import ToolError
 from libmcp.fairness import FairShare, ShareTimeout
 from services.fetch import convert as converting
-from services.fetch.convert_server import PID
 from services.fetch.client import FetchedResponse
 from services.fetch.convert import Converted
+from services.fetch.convert_server import PID
 
 # Bodies below this size are converted on the event loop: a few milliseconds at most.
 INLINE_BYTES = 64 * 1024
@@ -159,7 +159,7 @@ class Converter:
 
 def _unpickle(outcome: bytes) -> Converted:
     try:
-        kind, value = pickle.loads(outcome)  # noqa: S301 - written by our own child process
+        kind, value = pickle.loads(outcome)
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError):
         raise ToolError(
             "The converter stopped without an answer; call again with raw=true for the body as sent."
@@ -179,8 +179,10 @@ class ForkServer:
         self.lock = asyncio.Lock()
 
     async def ensure_running(self) -> None:
-        if self.process is not None and self.process.poll() is None and self.control is not None:
-            return
+        if self.process is None or self.process.poll() is not None or self.control is None:
+            await asyncio.to_thread(self._spawn)
+
+    def _spawn(self) -> None:
         self.close()
         ours, theirs = socket.socketpair()
         with theirs:

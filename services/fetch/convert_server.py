@@ -71,7 +71,7 @@ def _child(request: dict[str, Any], body_fd: int, result_fd: int) -> int:
             max_bytes=request["max_bytes"],
         )
         outcome = ("ok", converted)
-    except Exception as exc:  # noqa: BLE001 - reported to the call, which names it
+    except Exception as exc:
         outcome = ("error", f"{type(exc).__name__}: {exc}"[:500])
     data = memoryview(pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
     with contextlib.suppress(BrokenPipeError):  # the call gave up and closed its end

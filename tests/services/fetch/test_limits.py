@@ -166,7 +166,7 @@ async def test_json_past_the_conversion_cap_comes_back_as_sent(
 
 @pytest.fixture
 def slow_conversions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
-    """Conversions wait at a gate until the test opens it (set before the service and its fork server start)."""
+    """Conversions wait at a gate until the test opens it (set before the service starts its fork server)."""
     monkeypatch.setenv(GATE_ENV, str(tmp_path))
     gate = Gate(tmp_path)
     yield gate
