@@ -709,7 +709,9 @@ async def big_page(target: Target) -> Outcome:
         outcome.count(reply.kind())
         fields = structured(reply)
         shown = {
-            key: fields[key] for key in ("response_bytes", "body_truncated", "total_length") if key in fields
+            key: fields[key]
+            for key in ("response_bytes", "body_truncated", "conversion_limited", "total_length")
+            if key in fields
         }
         notes = [str(value) for key, value in fields.items() if "note" in key and value]
         outcome.facts.append(
@@ -717,8 +719,9 @@ async def big_page(target: Target) -> Outcome:
             + (f"; {', '.join(f'{k}={v}' for k, v in shown.items())}" if shown else "")
             + (f"; note: {_short(notes[0], 200)}" if notes else "")
         )
+    # FETCH_MAX_RESPONSE_BYTES cuts the body, FETCH_MAX_CONVERT_BYTES the conversion.
     outcome.limit_fired = any(refused(kind) for kind in outcome.got) or any(
-        "FETCH_" in f for f in outcome.facts
+        "FETCH_" in f or "body_truncated=True" in f or "conversion_limited=True" in f for f in outcome.facts
     )
     return outcome
 

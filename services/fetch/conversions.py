@@ -64,6 +64,7 @@ class Converter:
         per_client: int,
         max_bytes: int,
         queue_timeout_s: float,
+        memory_mb: int = 256,
         function: str = "services.fetch.convert:convert",
     ) -> None:
         self.share = FairShare(
@@ -73,6 +74,7 @@ class Converter:
             settings="FETCH_CONVERT_PROCESSES and MCP_CLIENT_SHARE, waited for up to MCP_QUEUE_TIMEOUT_S",
         )
         self.max_bytes = max_bytes
+        self.memory_mb = memory_mb
         self.queue_timeout_s = queue_timeout_s
         self.function = function
         self.forks = ForkServer()
@@ -106,13 +108,18 @@ class Converter:
 
     async def _in_child(self, body: bytes, content_type: str, base_url: str, raw: bool) -> Converted:
         loop = asyncio.get_running_loop()
+        sent: bytes | memoryview = body
+        if not raw and len(body) > self.max_bytes and converting.classify(content_type, body) == "html":
+            # HTML past the cap is converted up to it: the child needs no more (one byte more says "past").
+            sent = memoryview(body)[: self.max_bytes + 1]
         request = {
             "function": self.function,
-            "length": len(body),
+            "length": len(sent),
             "content_type": content_type,
             "base_url": base_url,
             "raw": raw,
             "max_bytes": self.max_bytes,
+            "memory_bytes": self.memory_mb * 2**20,
         }
         body_r, body_w = os.pipe()
         result_r, result_w = os.pipe()
@@ -125,7 +132,7 @@ class Converter:
         finished = False
         try:
             sender, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, os.fdopen(body_w, "wb", 0))
-            sender.write(body)
+            sender.write(sent)
             sender.close()  # after the buffered bytes are written
             reader = asyncio.StreamReader()
             receiver, _ = await loop.connect_read_pipe(
@@ -141,7 +148,24 @@ class Converter:
             if not finished:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)  # the call gave up (its deadline, or its client left)
-        return _unpickle(outcome)
+        return self._unpickle(outcome)
+
+    def _unpickle(self, outcome: bytes) -> Converted:
+        try:
+            kind, value = pickle.loads(outcome)  # written by our own child process
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError):
+            kind, value = "stopped", None
+        if kind in ("memory", "stopped"):
+            # A converter in compiled code aborts its process when an allocation fails: no answer then.
+            raise ToolError(
+                "The converter stopped without an answer: the page needed more memory than "
+                f"FETCH_CONVERT_MEMORY_MB={self.memory_mb} MiB allows, or its process was killed. Call again "
+                "with raw=true for the body as sent, or raise FETCH_CONVERT_MEMORY_MB."
+            )
+        if kind == "error":
+            raise ToolError(f"Converting the body failed: {value}. Call again with raw=true for it as sent.")
+        converted: Converted = value
+        return converted
 
     def shutdown(self) -> None:
         for pid in list(self.running):
@@ -155,19 +179,6 @@ class Converter:
             f"time left of the call ({deadline.limits}). Call again with raw=true for the body as sent; "
             f"FETCH_MAX_CONVERT_BYTES={self.max_bytes} bounds how much is converted."
         )
-
-
-def _unpickle(outcome: bytes) -> Converted:
-    try:
-        kind, value = pickle.loads(outcome)
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError):
-        raise ToolError(
-            "The converter stopped without an answer; call again with raw=true for the body as sent."
-        ) from None
-    if kind == "error":
-        raise ToolError(f"Converting the body failed: {value}. Call again with raw=true for it as sent.")
-    converted: Converted = value
-    return converted
 
 
 class ForkServer:

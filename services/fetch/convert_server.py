@@ -16,6 +16,7 @@ import importlib
 import json
 import os
 import pickle
+import resource
 import select
 import socket
 import struct
@@ -59,6 +60,7 @@ def _child(request: dict[str, Any], body_fd: int, result_fd: int) -> int:
     """Convert the body read from ``body_fd``; write ``("ok", Converted)`` or ``("error", text)``."""
     outcome: tuple[str, Any]
     try:
+        _limit_memory(request["memory_bytes"])
         with os.fdopen(body_fd, "rb") as pipe:
             body = pipe.read(request["length"])
         module, _, name = request["function"].partition(":")
@@ -71,6 +73,8 @@ def _child(request: dict[str, Any], body_fd: int, result_fd: int) -> int:
             max_bytes=request["max_bytes"],
         )
         outcome = ("ok", converted)
+    except MemoryError:
+        outcome = ("memory", None)
     except Exception as exc:
         outcome = ("error", f"{type(exc).__name__}: {exc}"[:500])
     data = memoryview(pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
@@ -79,6 +83,18 @@ def _child(request: dict[str, Any], body_fd: int, result_fd: int) -> int:
             data = data[os.write(result_fd, data) :]
     os.close(result_fd)
     return 0
+
+
+def _limit_memory(budget: int) -> None:
+    """Cap this process's address space at what it has now (the interpreter and the converters) plus
+    ``budget``: past it an allocation fails with MemoryError instead of the kernel's OOM killer choosing."""
+    with open("/proc/self/statm") as statm:
+        in_use = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = in_use + budget
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _reap_children() -> None:

@@ -170,6 +170,7 @@ async def open_client(ctx: StartupContext) -> None:
         processes=processes,
         per_client=share_of(processes, ctx.server_settings.client_share),
         max_bytes=settings.fetch_max_convert_bytes,
+        memory_mb=settings.fetch_convert_memory_mb,
         queue_timeout_s=ctx.server_settings.queue_timeout_s,
     )
     await ctx.state.converter.start()

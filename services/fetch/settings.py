@@ -21,10 +21,17 @@ class FetchSettings(ServiceSettings):
     fetch_max_response_bytes: int = Field(default=10_485_760, gt=0)
     fetch_max_redirects: int = Field(default=5, ge=0, le=50)
     fetch_max_convert_bytes: int = Field(
-        default=2_097_152,
+        default=1_048_576,
         gt=0,
         description="Largest body converted to markdown (HTML) or re-indented (JSON); past it, HTML is "
         "converted up to it and JSON returned as sent, with a note.",
+    )
+    fetch_convert_memory_mb: int = Field(
+        default=256,
+        ge=32,
+        le=65_536,
+        description="Memory one conversion process may use (its address space, in MiB); a page that needs "
+        "more gets an error naming this setting.",
     )
     fetch_convert_processes: int = Field(
         default=4,

@@ -314,3 +314,19 @@ async def test_the_fork_server_is_started_again_when_it_has_died(
 
     assert result["isError"] is False and "(part 2)" in result["structuredContent"]["content"]
     assert forks.process is not None and forks.process.poll() is None
+
+
+async def test_a_conversion_past_its_memory_gets_an_error_naming_the_setting(
+    page_server: PageServer, fetch_service: Callable[..., FetchService]
+) -> None:
+    page_server.routes["/posts"] = Reply(headers=HTML, body=many_posts(1_000_000))
+    fetch = fetch_service(allowed_hosts=["127.0.0.1"], convert_memory_mb=32)
+
+    result = await fetch.fetch(url=page_server.url("/posts"))
+
+    assert result["isError"] is True
+    assert "needed more memory than FETCH_CONVERT_MEMORY_MB=32 MiB allows" in text_of(result)
+    assert "raw=true" in text_of(result)
+    assert converter_of(fetch).share.in_use == 0 and not converter_of(fetch).running
+    roomy = fetch_service(allowed_hosts=["127.0.0.1"])  # the default leaves room for the same page
+    assert (await roomy.fetch(url=page_server.url("/posts")))["isError"] is False
