@@ -17,6 +17,12 @@ On shutdown uvicorn closes every idle keep-alive connection at once, so a reques
 failed without an answer: about 1 call in 2,500 during a rolling restart under keep-alive load
 (tests/deploy/test_kube_play.py). Here an idle connection stays open for ``DRAIN_IDLE_S``: a request
 that arrives is answered with ``Connection: close``, and one that stays idle is closed then.
+
+Both lean on uvicorn's protocol internals (the attributes in ``UVICORN_INTERNALS``, and the bytes it
+writes), which no release promises to keep. So uvicorn is pinned to the tested range in pyproject.toml,
+tests/libmcp/test_http_protocol.py fails when an internal is gone or the version leaves that range, and
+:func:`http_protocol` falls back to uvicorn's stock protocol (correct, one write more per answer, no
+drain) when an internal is missing, so an unexpected upgrade costs speed, not correctness.
 """
 
 from __future__ import annotations
@@ -31,6 +37,39 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 MAX_DEFERRED_BYTES = 256 * 1024
 # Seconds an idle keep-alive connection stays open after SIGTERM for a request already on its way.
 DRAIN_IDLE_S = 1.0
+
+
+# What the subclass below reads or overrides on uvicorn's HttpToolsProtocol.
+UVICORN_INTERNALS = (
+    "loop",
+    "tasks",
+    "cycle",
+    "connection_made",
+    "on_headers_complete",
+    "on_response_complete",
+    "shutdown",
+    "_unset_keepalive_if_required",
+    "timeout_keep_alive_task",
+    "timeout_keep_alive_handler",
+)
+
+
+def missing_internals(protocol: type[HttpToolsProtocol] = HttpToolsProtocol) -> list[str]:
+    """The internals the coalescing protocol needs that ``protocol`` (a class, or its instances) lacks."""
+    instance_attributes = {"loop", "tasks", "cycle", "timeout_keep_alive_task"}  # set in __init__
+    source = protocol.__init__.__code__.co_names
+    return [
+        name
+        for name in UVICORN_INTERNALS
+        if not (hasattr(protocol, name) or (name in instance_attributes and name in source))
+    ]
+
+
+def http_protocol() -> type[HttpToolsProtocol]:
+    """The protocol class to serve with: the coalescing one, or uvicorn's own when an internal is gone."""
+    if missing_internals():
+        return HttpToolsProtocol
+    return CoalescingHttpToolsProtocol
 
 
 def holds_back(data: bytes) -> bool:

@@ -25,7 +25,7 @@ from libmcp.config import (
     variable_names,
 )
 from libmcp.http_edge import EdgeLimits, HttpEdge, connection_cap, trusted_proxies
-from libmcp.http_protocol import CoalescingHttpToolsProtocol
+from libmcp.http_protocol import http_protocol
 from libmcp.observability import configure_logging, configure_tracing
 from libmcp.server import Server, Service
 
@@ -61,7 +61,7 @@ def uvicorn_config(server: Server, app: ASGIApp, *, host: str, port: int, **over
     options: dict[str, Any] = {
         "host": host,
         "port": port,
-        "http": edge.protocol(CoalescingHttpToolsProtocol),
+        "http": edge.protocol(http_protocol()),
         "ws": "none",  # no WebSocket route: an Upgrade is answered as plain HTTP, behind the edge
         "log_config": None,
         "access_log": False,

@@ -8,18 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tomllib
 from typing import Any
 
 import pytest
 import uvicorn
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from prometheus_client import CollectorRegistry, Counter
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from libmcp import Server, ServerSettings, create_app
+from libmcp import http_protocol as http_protocol_module
 from libmcp.http_edge import EdgeLimits, HttpEdge
-from libmcp.http_protocol import MAX_DEFERRED_BYTES, CoalescingHttpToolsProtocol, CoalescingTransport
+from libmcp.http_protocol import (
+    MAX_DEFERRED_BYTES,
+    UVICORN_INTERNALS,
+    CoalescingHttpToolsProtocol,
+    CoalescingTransport,
+    http_protocol,
+    missing_internals,
+)
 from tests.libmcp.demo_service import DemoSettings, service
+from tests.support.servers import REPO_ROOT
 
 
 class RecordingTransport(asyncio.Transport):
@@ -201,3 +213,33 @@ async def test_a_lone_answer_leaves_as_soon_as_its_body_is_written() -> None:
     transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
     transport.write(b"{}")
     assert socket.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
+
+
+# The internals the protocol leans on ------------------------------------------------------------
+
+
+def pinned_uvicorn() -> SpecifierSet:
+    dependencies = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    requirement = next(Requirement(line) for line in dependencies if line.startswith("uvicorn"))
+    return requirement.specifier
+
+
+def test_the_installed_uvicorn_is_in_the_pinned_range_and_has_every_internal_used() -> None:
+    specifier = pinned_uvicorn()
+    assert specifier.contains(uvicorn.__version__), (
+        f"uvicorn {uvicorn.__version__} is outside the tested range {specifier}: check UVICORN_INTERNALS "
+        "and the bytes holds_back() expects, then widen the pin"
+    )
+    assert any(spec.operator == "<" for spec in specifier), "the pin needs an upper bound"
+    assert missing_internals() == []
+    assert http_protocol() is CoalescingHttpToolsProtocol
+
+
+async def test_without_an_internal_the_stock_uvicorn_protocol_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    dropped = "_an_internal_a_later_release_dropped"
+    monkeypatch.setattr(http_protocol_module, "UVICORN_INTERNALS", (*UVICORN_INTERNALS, dropped))
+
+    assert missing_internals() == [dropped]
+    assert http_protocol() is HttpToolsProtocol
+    transport = await answer_through(http_protocol(), tools_call_request("still served"))
+    assert b"still served" in b"".join(transport.writes)
