@@ -98,20 +98,6 @@ def open_for_reading(sandbox: Sandbox, path: str) -> OpenedFile:
         return _open_regular_for_reading(path, location)
 
 
-def read_file(
-    sandbox: Sandbox,
-    path: str,
-    limits: Limits,
-    *,
-    head: int | None = None,
-    tail: int | None = None,
-    start_line: int | None = None,
-    end_line: int | None = None,
-) -> ReadFileResult:
-    opened = open_for_reading(sandbox, path)
-    return read_opened(opened, path, limits, head=head, tail=tail, start_line=start_line, end_line=end_line)
-
-
 def read_opened(
     opened: OpenedFile,
     path: str,
