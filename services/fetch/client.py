@@ -1,9 +1,9 @@
 """The service's one HTTP client: pooled, pinned to checked addresses, size- and time-bounded.
 
 Every hop of a request goes through :class:`FetchClient.request`: the guard resolves and checks the
-URL's host, the connection is made to the checked addresses only (:class:`PinnedBackend` refuses any
-other), redirects are followed by hand so each hop is checked the same way, and the body is read as
-a stream, decompressed here with a bound on output (gzip/deflate only), and cut at the size cap.
+URL's host, the connection is made to the checked addresses only (:mod:`services.fetch.transport`
+refuses any other), redirects are followed by hand so each hop is checked the same way, and the body
+is read as a stream, decompressed here with a bound on output (gzip/deflate only), and cut at the size cap.
 Every failure is a :class:`FetchError` whose message says which failure it was.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import errno
 import http.cookiejar
 import ssl
@@ -20,18 +19,15 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-import certifi
-import httpcore
 import httpx
 
 from services.fetch.guard import BlockedError, Destination, Guard, ResolveError
+from services.fetch.transport import PinnedTransport, pinned_to
 
 # A body that inflates more than this many times its compressed size, past the first MiB, is a bomb.
 MAX_DECOMPRESSION_RATIO = 100
 RATIO_CHECK_FLOOR = 1 << 20
 _DECODE_STEP = 1 << 16
-
-_pinned: contextvars.ContextVar[Destination | None] = contextvars.ContextVar("fetch_pinned", default=None)
 
 HopCheck = Callable[[httpx.URL], Awaitable[None]]
 
@@ -60,63 +56,7 @@ class FetchedResponse:
 
     @property
     def content_type(self) -> str:
-        return self.headers.get("content-type", "")
-
-
-class PinnedBackend(httpcore.AsyncNetworkBackend):
-    """A network backend that connects only to the addresses the guard checked for this request."""
-
-    def __init__(self) -> None:
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend interface
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        destination = _pinned.get()
-        if destination is None or destination.host != host or destination.port != port:
-            raise httpcore.ConnectError(
-                f"refused to connect to {host}:{port}: it was not checked by the guard"
-            )
-        failure: Exception | None = None
-        for address in destination.addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend interface
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not fetched")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def _transport(ssl_context: ssl.SSLContext | None) -> httpx.AsyncHTTPTransport:
-    transport = httpx.AsyncHTTPTransport(trust_env=False)
-    # httpx takes no network backend, so its pool is replaced by one that has ours; everything
-    # else (request/response mapping, exception mapping) stays httpx's own.
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=ssl_context or ssl.create_default_context(cafile=certifi.where()),
-        max_connections=100,
-        max_keepalive_connections=20,
-        keepalive_expiry=5.0,
-        network_backend=PinnedBackend(),
-    )
-    return transport
+        return str(self.headers.get("content-type", ""))
 
 
 class FetchClient:
@@ -137,7 +77,7 @@ class FetchClient:
         self.max_response_bytes = max_response_bytes
         self.max_redirects = max_redirects
         self.http = httpx.AsyncClient(
-            transport=_transport(ssl_context),
+            transport=PinnedTransport(ssl_context),
             follow_redirects=False,
             trust_env=False,
             timeout=timeout_s,
@@ -219,16 +159,20 @@ class FetchClient:
 
     @contextlib.asynccontextmanager
     async def _send(self, request: httpx.Request, destination: Destination) -> AsyncIterator[httpx.Response]:
-        """Send one request pinned to its checked destination; the response is closed on exit."""
-        token = _pinned.set(destination)
-        try:
-            response = await self.http.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise describe_transport_error(exc, request.url) from None
-        finally:
-            _pinned.reset(token)
+        """Send one request pinned to its checked destination; the response is closed on exit.
+
+        A transport failure while the body is read (the peer hanging up mid-body) is named like one
+        while sending.
+        """
+        with pinned_to(destination):
+            try:
+                response = await self.http.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                raise describe_transport_error(exc, request.url) from None
         try:
             yield response
+        except httpx.HTTPError as exc:
+            raise describe_transport_error(exc, request.url) from None
         finally:
             await response.aclose()
 
