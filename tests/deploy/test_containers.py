@@ -163,6 +163,18 @@ async def test_fetch_converts_a_page_served_on_litellm_net(deployment: Deploymen
     assert "Hello from the stub" in json.dumps(result)
 
 
+async def test_fetch_converts_a_large_page_in_a_forked_process_inside_the_container(
+    deployment: Deployment,
+) -> None:
+    # Past 64 KiB the page is converted by a child of the fork server: under a read-only root, as UID 10001.
+    result = await _call(
+        deployment, "fetch", "fetch", {"url": f"http://{TEST_WEB}:8080/large", "max_length": 100_000}
+    )
+    text = json.dumps(result)
+    assert "Paragraph 0 of the large page" in text and "Paragraph 1000 of the large page" in text
+    assert "The converter stopped" not in text
+
+
 async def test_filesystem_reads_workspace_and_writes_shared_on_the_host(deployment: Deployment) -> None:
     read = await _call(deployment, "filesystem", "read_file", {"path": "/workspace/hello.txt"})
     assert "hello from the host" in json.dumps(read)
