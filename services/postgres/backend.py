@@ -28,7 +28,7 @@ import asyncpg
 
 from libmcp import CheckResult, ToolError
 from libmcp.fairness import FairShare, ShareTimeout, share_of
-from services.postgres.convert import install_codecs
+from services.postgres.connection_codecs import install_codecs
 from services.postgres.settings import PostgresSettings
 
 logger = logging.getLogger("services.postgres")
@@ -366,7 +366,8 @@ def describe_postgres_error(exc: asyncpg.PostgresError) -> str:
 def _end_sql(connection: asyncpg.Connection, *, commit: bool) -> str:
     """What ends a call on ``connection``: its open transaction, if any, then the session reset."""
     end = ("COMMIT;" if commit else "ROLLBACK;") if connection.is_in_transaction() else ""
-    return end + connection.get_reset_query() + EXTRA_RESET
+    reset: str = connection.get_reset_query()
+    return end + reset + EXTRA_RESET
 
 
 def _normalise_url(url: str) -> str:

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import orjson
 from asyncpg.types import Attribute
 
-from services.postgres.convert import JsonText
+from services.postgres.connection_codecs import JsonText
 
 REPLY_COPIES = 3  # the structured result, and the text block, which escaping in a JSON string can double
 REPLY_ENVELOPE_BYTES = 8192  # the JSON-RPC envelope and the result's other fields

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from libmcp import ToolError
-from services.postgres.convert import timestamp_from_text
+from services.postgres.timestamp_text import timestamp_from_text
 
 RELATION_KINDS = {
     "r": "table",
@@ -205,7 +205,7 @@ async def find_relation(connection: asyncpg.Connection, table: str, schema: str 
 
 def record_dict(record: asyncpg.Record) -> dict[str, Any]:
     """A catalog row as a dict; its ``timestamptz`` fields as ISO 8601 in UTC, however the connection
-    fetched them (``convert.use_timestamp_text``)."""
+    fetched them (``timestamp_text.use_timestamp_text``)."""
     row = dict(record.items())
     for name in TIMESTAMP_FIELDS.intersection(row):
         row[name] = timestamp_from_text(row[name], utc=True)

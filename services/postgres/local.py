@@ -369,7 +369,7 @@ def prepare(env: dict[str, str]) -> Callable[[], None] | None:
 
 def _prepare_with_pgserver(env: dict[str, str]) -> Callable[[], None]:
     try:
-        import pgserver  # type: ignore[import-not-found]
+        import pgserver  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         raise EmbeddedPostgresError(
             f"DATABASE_URL is not set and no PostgreSQL was found: {INSTALL_HINT}"

@@ -121,7 +121,7 @@ class ExecuteSqlResult(_CompactOutput):
         self, *, mode: Literal["json", "python"] | str = "python", **options: Any
     ) -> dict[str, Any]:
         """In JSON mode (the ``structuredContent``), the rows are passed on as they are: they hold
-        JSON-ready values by construction (``convert.py``), and pydantic's walk over every value would
+        JSON-ready values by construction (``result_values.py``), and pydantic's walk over every value would
         cost more than the query. Any other use goes to pydantic."""
         if mode != "json" or options.keys() - {"by_alias"}:
             return super().model_dump(mode=mode, **options)

@@ -24,17 +24,9 @@ from asyncpg.types import Attribute, Type
 from libmcp import ServerSettings, ToolError
 from services.postgres import budget, wire
 from services.postgres.budget import CutValue, Guard
-from services.postgres.convert import (
-    RECORD_OIDS,
-    TIMESTAMP_OIDS,
-    JsonText,
-    ParameterError,
-    coerce_parameter,
-    column_converter,
-    prints_timestamps_as_text,
-    timestamp_column,
-    use_timestamp_text,
-)
+from services.postgres.connection_codecs import JsonText
+from services.postgres.parameters import ParameterError, coerce_parameter
+from services.postgres.result_values import column_converter
 from services.postgres.safety import (
     TRANSACTION_CONTROL,
     VERBS,
@@ -48,6 +40,13 @@ from services.postgres.safety import (
     statement_verb,
     synthesized_tag,
     tokenize,
+)
+from services.postgres.timestamp_text import (
+    RECORD_OIDS,
+    TIMESTAMP_OIDS,
+    prints_timestamps_as_text,
+    timestamp_column,
+    use_timestamp_text,
 )
 
 SESSION_CONTROL = frozenset({"prepare", "deallocate", "discard"})  # asyncpg manages prepared statements
@@ -431,7 +430,7 @@ def json_rows(
 ) -> list[tuple[Any, ...]]:
     """The records as tuples of JSON-ready values, rewritten a column at a time; columns of JSON-ready
     types are taken as they are. ``timestamps_as_text``: the records were fetched with timestamps as text
-    (see ``convert.use_timestamp_text``)."""
+    (see ``timestamp_text.use_timestamp_text``)."""
     rewriters = [_column_rewriter(attribute.type, timestamps_as_text) for attribute in attributes]
     if not records or not any(rewriters):
         width = len(rewriters)  # a guarded statement's records hold more than the values

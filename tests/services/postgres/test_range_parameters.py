@@ -10,7 +10,7 @@ from asyncpg.types import Type
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.postgres.convert import ParameterError, coerce_parameter
+from services.postgres.parameters import ParameterError, coerce_parameter
 
 RANGE_TYPES = [
     Type(3904, "int4range", "range", "pg_catalog"),

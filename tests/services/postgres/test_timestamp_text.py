@@ -8,9 +8,10 @@ import random
 import asyncpg
 import pytest
 
-from services.postgres.convert import install_codecs, timestamp_column, timestamp_from_text
+from services.postgres.connection_codecs import install_codecs
 from services.postgres.service import service
 from services.postgres.statements import StatementRunner
+from services.postgres.timestamp_text import timestamp_column, timestamp_from_text
 from tests.services.postgres.conftest import Cluster
 from tests.services.postgres.support import call, ok, sql
 
