@@ -29,7 +29,8 @@ class HttpRequest:
 
     def header(self, name: bytes) -> str | None:
         """The first value of a header (``name`` in lower case), or ``None``."""
-        for key, value in self.scope["headers"]:
+        headers: list[tuple[bytes, bytes]] = self.scope["headers"]
+        for key, value in headers:
             if key == name:
                 return value.decode("latin-1")
         return None

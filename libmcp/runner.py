@@ -95,7 +95,7 @@ def warn_if_readable_by_others(env_file: str) -> None:
 class _DrainingServer(uvicorn.Server):
     """uvicorn, plus: on SIGTERM/SIGINT end the SSE streams at once so only tool calls are waited for."""
 
-    def __init__(self, config: uvicorn.Config, on_exit: list) -> None:
+    def __init__(self, config: uvicorn.Config, on_exit: list[Callable[[], None]]) -> None:
         super().__init__(config)
         self._on_exit = on_exit
 

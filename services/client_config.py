@@ -216,7 +216,7 @@ def format_discovered(found: Sequence[Discovered]) -> str:
 # command line ---------------------------------------------------------------------------------
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     discover_cmd = commands.add_parser("discover", help="show which services are up, their tools and health")
     discover_cmd.add_argument(
         "urls", nargs="*", help="service base URLs (default: the registry's local ports)"

@@ -20,7 +20,7 @@ class FilesystemSettings(ServiceSettings):
     """
 
     allowed_paths: Annotated[tuple[Root, ...], NoDecode] = Field(
-        default="./workspace:rw",  # type: ignore[assignment]
+        default="./workspace:rw",
         validate_default=True,
         description="Comma-separated roots, each PATH:ro or PATH:rw.",
     )

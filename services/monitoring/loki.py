@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from libmcp import ToolError
 from services.monitoring._http import HEALTH_TIMEOUT, display_url, error_text, get_bounded, make_client
@@ -71,7 +72,7 @@ class LokiClient:
             )
         return self._bounded(data.get("result", []), limit)
 
-    def _bounded(self, streams: list[dict], limit: int) -> tuple[list[LogEntry], bool]:
+    def _bounded(self, streams: list[dict[str, Any]], limit: int) -> tuple[list[LogEntry], bool]:
         lines: list[tuple[int, dict[str, str], str]] = []
         for stream in streams:
             labels = {str(key): str(value) for key, value in (stream.get("stream") or {}).items()}

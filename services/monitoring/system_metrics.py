@@ -73,7 +73,8 @@ def collect(cgroup_root: Path, sample_seconds: float = 0.25) -> SystemMetrics:
 
 def _cpu_usage_percent(cgroup_root: Path | None, usable: float, sample_seconds: float) -> float:
     if cgroup_root is None:
-        return round(psutil.cpu_percent(interval=sample_seconds), 1)
+        percent: float = psutil.cpu_percent(interval=sample_seconds)
+        return round(percent, 1)
     before, started = _read_keyed(cgroup_root / "cpu.stat").get("usage_usec", 0), time.monotonic()
     time.sleep(sample_seconds)
     after, elapsed = _read_keyed(cgroup_root / "cpu.stat").get("usage_usec", 0), time.monotonic() - started

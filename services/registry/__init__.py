@@ -42,7 +42,8 @@ class ServiceEntry:
 
     def load(self) -> Service:
         """Import the service module and return its :class:`Service` (ImportError: extra missing)."""
-        return importlib.import_module(self.module).service
+        service: Service = importlib.import_module(self.module).service
+        return service
 
 
 @dataclass(frozen=True)
