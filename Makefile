@@ -16,7 +16,9 @@ bench:
 	@bash scripts/bootstrap.sh test
 	$(PY) -m bench
 
+# Bootstraps first, like test: on a fresh machine ruff and mypy come with the dev extra.
 lint:
+	@bash scripts/bootstrap.sh test
 	$(VENV)/bin/ruff check libmcp services tests bench
 	$(VENV)/bin/ruff format --check libmcp services tests bench
 	$(VENV)/bin/mypy
