@@ -170,16 +170,29 @@ def build_tool(
     takes_input = takes_context = False
     for parameter in inspect.signature(function).parameters.values():
         hint = type_hints.get(parameter.name)
+        where = f"tool {function.__name__}: parameter {parameter.name!r}"
+        # Tool.invoke passes the model, then the context, by position.
+        if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            raise TypeError(f"{where} must be a plain positional parameter (no *, ** or keyword-only)")
         if isinstance(hint, type) and issubclass(hint, ToolContext):
+            if takes_context:
+                raise TypeError(f"{where} is a second ToolContext: a tool takes at most one")
             takes_context = True
-        elif isinstance(hint, type) and issubclass(hint, BaseModel) and not takes_input:
+        elif isinstance(hint, type) and issubclass(hint, BaseModel):
+            if takes_input:
+                raise TypeError(f"{where} is a second model: a tool's arguments are the fields of one model")
+            if takes_context:
+                raise TypeError(f"{where}: the arguments model must come before the ToolContext")
             input_model, takes_input = hint, True
         else:
-            raise TypeError(
-                f"tool {function.__name__}: parameter {parameter.name!r} must be a model or ToolContext"
-            )
+            raise TypeError(f"{where} must be a model or ToolContext")
     tool_name = name or function.__name__
-    if not tool_name.replace("_", "").isalnum() or not tool_name.islower() or len(tool_name) > 48:
+    if (
+        not tool_name.isascii()
+        or not tool_name.replace("_", "").isalnum()
+        or not tool_name.islower()
+        or len(tool_name) > 48
+    ):
         raise ValueError(f"tool name {tool_name!r} must be short snake_case (48 characters at most)")
     description = inspect.cleandoc(function.__doc__ or "").strip()
     if not description:
