@@ -178,6 +178,15 @@ def gated(converter: Converter) -> Converter:
     return converter
 
 
+def gated_page_service(
+    page_server: PageServer, fetch_service: Callable[..., FetchService]
+) -> tuple[FetchService, Converter]:
+    """The service with gated conversions, and a 100 kB page at /page (converted in a child)."""
+    page_server.routes["/page"] = Reply(headers=HTML, body=article_page(100_000).encode())
+    fetch = fetch_service(allowed_hosts=["127.0.0.1"])
+    return fetch, gated(converter_of(fetch))
+
+
 async def call_as(url: str, token: str, page: str) -> dict[str, Any]:
     params = {"name": "fetch", "arguments": {"url": page}}
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
@@ -250,9 +259,7 @@ async def test_http_requests_timeout_argument_bounds_its_conversion(
     fetch_service: Callable[..., FetchService],
     slow_conversions: Gate,
 ) -> None:
-    page_server.routes["/page"] = Reply(headers=HTML, body=article_page(100_000).encode())
-    fetch = fetch_service(allowed_hosts=["127.0.0.1"])
-    converter = gated(converter_of(fetch))
+    fetch, converter = gated_page_service(page_server, fetch_service)
 
     result = await fetch.call("http_request", {"url": page_server.url("/page"), "timeout": 0.5})
 
@@ -267,9 +274,7 @@ async def test_a_client_that_hangs_up_ends_its_conversion(
     fetch_service: Callable[..., FetchService],
     slow_conversions: Gate,
 ) -> None:
-    page_server.routes["/page"] = Reply(headers=HTML, body=article_page(100_000).encode())
-    fetch = fetch_service(allowed_hosts=["127.0.0.1"])
-    converter = gated(converter_of(fetch))
+    fetch, converter = gated_page_service(page_server, fetch_service)
     call = asyncio.create_task(fetch.fetch(url=page_server.url("/page")))
     await until(lambda: slow_conversions.running == 1)
 
@@ -284,9 +289,7 @@ async def test_a_conversion_process_that_dies_is_an_error_and_the_next_call_work
     fetch_service: Callable[..., FetchService],
     slow_conversions: Gate,
 ) -> None:
-    page_server.routes["/page"] = Reply(headers=HTML, body=article_page(100_000).encode())
-    fetch = fetch_service(allowed_hosts=["127.0.0.1"])
-    converter = gated(converter_of(fetch))
+    fetch, converter = gated_page_service(page_server, fetch_service)
     call = asyncio.create_task(fetch.fetch(url=page_server.url("/page")))
     await until(lambda: len(converter.running) == 1)
 

@@ -121,39 +121,35 @@ def fetch_client(timeout_s: float = 10) -> FetchClient:
     )
 
 
-async def test_a_connect_failure_is_a_refused_error_naming_the_address() -> None:
-    port = free_port()
-    client = fetch_client()
+async def fetch_failure(port: int, timeout_s: float = 10) -> FetchError:
+    """The error a FetchClient raises for a GET of 127.0.0.1:``port``."""
+    client = fetch_client(timeout_s)
     try:
         with pytest.raises(FetchError) as caught:
             await client.request("GET", f"http://127.0.0.1:{port}/")
     finally:
         await client.aclose()
-    assert (caught.value.kind, caught.value.message) == ("refused", f"Connection refused by 127.0.0.1:{port}")
+    return caught.value
+
+
+async def test_a_connect_failure_is_a_refused_error_naming_the_address() -> None:
+    port = free_port()
+    error = await fetch_failure(port)
+    assert (error.kind, error.message) == ("refused", f"Connection refused by 127.0.0.1:{port}")
 
 
 async def test_a_server_that_never_answers_is_a_timeout_error() -> None:
-    client = fetch_client(timeout_s=0.5)
-    try:
-        async with raw_server(never_answers) as port:
-            with pytest.raises(FetchError) as caught:
-                await client.request("GET", f"http://127.0.0.1:{port}/")
-    finally:
-        await client.aclose()
-    assert caught.value.kind == "timeout"
-    assert caught.value.message.startswith("Timed out")
+    async with raw_server(never_answers) as port:
+        error = await fetch_failure(port, timeout_s=0.5)
+    assert error.kind == "timeout"
+    assert error.message.startswith("Timed out")
 
 
 async def test_a_peer_closing_mid_body_is_a_protocol_error_saying_how_much_came() -> None:
-    client = fetch_client()
-    try:
-        async with raw_server(closes_mid_body) as port:
-            with pytest.raises(FetchError) as caught:
-                await client.request("GET", f"http://127.0.0.1:{port}/")
-    finally:
-        await client.aclose()
-    assert caught.value.kind == "protocol"
-    assert caught.value.message == (
+    async with raw_server(closes_mid_body) as port:
+        error = await fetch_failure(port)
+    assert error.kind == "protocol"
+    assert error.message == (
         f"HTTP protocol error from 127.0.0.1:{port}: peer closed connection without sending complete "
         "message body (received 10 bytes, expected 100)"
     )
