@@ -221,7 +221,9 @@ class ForkServer:
                         raise ConnectionResetError("the fork server closed its socket")
                     answer += chunk
             except OSError as exc:
-                self.close()  # started afresh by the next conversion
+                # The next conversion starts a fresh server (off the loop: stopping this one may wait).
+                self.control.close()
+                self.control = None
                 raise ToolError(f"The converter could not start a process ({exc}); try again.") from None
         (pid,) = PID.unpack(answer)
         if pid <= 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from importlib.metadata import version
@@ -183,7 +184,7 @@ async def close_client(ctx: StartupContext) -> None:
         await client.aclose()
     converter: Converter | None = getattr(ctx.state, "converter", None)
     if converter is not None:
-        converter.shutdown()
+        await asyncio.to_thread(converter.shutdown)  # waits up to 2 s for the fork server to exit
 
 
 @service.health_check("ssrf_guard")
