@@ -9,32 +9,35 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from libmcp import protocol
-from libmcp.http import HttpReply, HttpRequest, json_reply
+from libmcp.endpoints import ENDPOINTS, TRANSPORTS
+from libmcp.http import Headers, HttpReply, HttpRequest, json_reply
 from libmcp.observability import METRICS_CONTENT_TYPE
-from libmcp.openapi import JSONRPC_REQUEST_BODY, document
+from libmcp.openapi import document
 from libmcp.security import Admission, RateLimiter, RequestGuard
 from libmcp.server import Server
-from libmcp.transports._http import Intake
+from libmcp.transports._http import Admitted, Intake
 from libmcp.transports.rpc import RpcTransport
 from libmcp.transports.sse import SseTransport
 from libmcp.transports.streamable_http import StreamableHttpTransport
 
-TRANSPORT_PATHS = {"streamable_http": "/mcp", "sse": "/sse", "sse_messages": "/messages", "rpc": "/rpc"}
+McpHandler = Callable[[HttpRequest, Any], Awaitable[HttpReply]]
+PageHandler = Callable[[Request], Awaitable[Response]]
+SHUTTING_DOWN = json_reply({"error": "the service is shutting down; retry"}, 503, {"Retry-After": "1"})
 
 
-def create_app(server: Server) -> FastAPI:
-    """The ASGI app of one service; ``app.state.sse`` lets the runner end streams on shutdown."""
+def create_app(server: Server) -> ServiceApp:
+    """The ASGI app of one service, routed from the endpoint table (``libmcp/endpoints.py``).
+
+    ``app.state.sse`` lets the runner end streams on shutdown.
+    """
     settings = server.server_settings
-    # Batch size and rate limit: one check that every transport runs on every POST.
-    intake = Intake(server, RateLimiter(settings))
-    sse = SseTransport(server, intake, settings.sse_keepalive_s)
-    streamable = StreamableHttpTransport(server, intake)
-    rpc = RpcTransport(server, intake)
+    sse = SseTransport(server, settings.sse_keepalive_s)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -48,25 +51,6 @@ def create_app(server: Server) -> FastAPI:
         finally:
             sse.close_all()
             await server.stop()
-
-    app = ServiceApp(
-        guard=RequestGuard(settings, server.metrics),
-        routes={
-            ("POST", "/mcp"): streamable.handle_post,
-            ("POST", "/rpc"): rpc.handle_post,
-            ("POST", "/messages"): sse.handle_message,
-        },
-        title=f"mcp-sse {server.service.name}",
-        version=server.service.version,
-        description=server.service.instructions or "",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        # libmcp makes the spans (one per tool call, MCP semantic conventions) and the metrics itself.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
-    )
-    app.state.server = server
-    app.state.sse = sse
 
     async def health(request: Request) -> Response:
         healthy, body = await server.health()
@@ -82,94 +66,114 @@ def create_app(server: Server) -> FastAPI:
         # Stateless: there is no standalone GET stream and no session to delete.
         return Response(status_code=405, headers={"Allow": "POST"})
 
-    # The MCP routes are answered by ServiceApp before FastAPI routing; they are registered here too so
-    # that the OpenAPI description documents them.
-    jsonrpc = {"requestBody": JSONRPC_REQUEST_BODY}
-    app.add_api_route(
-        "/mcp",
-        _answered_by_service_app,
-        methods=["POST"],
-        openapi_extra=jsonrpc,
-        summary="Streamable HTTP (2025-03-26 .. 2026-07-28)",
-        operation_id="mcp_post",
+    mcp_handlers: dict[str, McpHandler] = {
+        "mcp_post": StreamableHttpTransport(server).handle_post,
+        "rpc_post": RpcTransport(server).handle_post,
+        "messages_post": sse.handle_message,
+    }
+    page_handlers: dict[str, PageHandler] = {
+        "mcp_get": not_in_stateless_mode,
+        "mcp_delete": not_in_stateless_mode,
+        "sse_get": sse.handle_stream,
+        "health": health,
+        "metrics": metrics,
+        "discovery": discovery,
+    }
+    pages = FastAPI(
+        title=f"mcp-sse {server.service.name}",
+        version=server.service.version,
+        description=server.service.instructions or "",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        # libmcp makes the spans (one per tool call, MCP semantic conventions) and the metrics itself.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    for method in ("GET", "DELETE"):
-        app.add_api_route(
-            "/mcp",
-            not_in_stateless_mode,
-            methods=[method],
-            summary="Not available in stateless mode (405)",
-            operation_id=f"mcp_{method.lower()}",
-        )
-    app.add_api_route(
-        "/rpc",
-        _answered_by_service_app,
-        methods=["POST"],
-        openapi_extra=jsonrpc,
-        summary="Plain JSON-RPC 2.0",
-        operation_id="rpc_post",
+    mcp_routes: dict[tuple[str, str], McpHandler] = {}
+    for endpoint in ENDPOINTS:
+        if endpoint.mcp:
+            mcp_routes[(endpoint.method, endpoint.path)] = mcp_handlers[endpoint.name]
+        else:
+            pages.add_api_route(
+                endpoint.path,
+                page_handlers[endpoint.name],
+                methods=[endpoint.method],
+                summary=endpoint.summary,
+                operation_id=endpoint.name,
+                include_in_schema=endpoint.documented,
+            )
+    pages.state.server = server
+    pages.state.sse = sse
+    app = ServiceApp(
+        guard=RequestGuard(settings, server.metrics),
+        # Batch size and rate limit: one check on every MCP POST, whichever transport it is for.
+        intake=Intake(server, RateLimiter(settings)),
+        mcp_routes=mcp_routes,
+        pages=pages,
+        auth=bool(settings.auth_tokens),
     )
-    app.add_api_route(
-        "/sse",
-        sse.handle_stream,
-        methods=["GET"],
-        summary="Legacy HTTP+SSE stream (2024-11-05)",
-        include_in_schema=False,
-    )
-    app.add_api_route(
-        "/messages",
-        _answered_by_service_app,
-        methods=["POST"],
-        openapi_extra=jsonrpc,
-        summary="Legacy HTTP+SSE message endpoint",
-        include_in_schema=False,
-    )
-    app.add_api_route("/health", health, methods=["GET"], summary="Liveness and backend health")
-    app.add_api_route("/metrics", metrics, methods=["GET"], summary="Prometheus metrics")
-    app.add_api_route("/.well-known/mcp", discovery, methods=["GET"], summary="Service description and tools")
-    generated = app.openapi
-    description: dict[str, Any] = {}
-
-    def openapi() -> dict[str, Any]:
-        if not description:
-            description.update(document(generated(), auth=bool(settings.auth_tokens)))
-        return description
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    pages.openapi = app.openapi  # type: ignore[method-assign]  # FastAPI serves /openapi.json from it
     return app
 
 
-Route = Callable[[HttpRequest], Awaitable[HttpReply]]
-SHUTTING_DOWN = json_reply({"error": "the service is shutting down; retry"}, 503, {"Retry-After": "1"})
+class ServiceApp:
+    """The ASGI app: every request passes the guards, then MCP traffic goes through libmcp's pipeline
+    and everything else (health, metrics, discovery, the SSE stream, the 405s, OpenAPI) to FastAPI.
 
-
-class ServiceApp(FastAPI):
-    """FastAPI, with the guards in front of every route and MCP traffic answered before FastAPI's stack.
-
-    A tool call goes guard -> transport -> reply, with no Starlette request or response objects and no
-    middleware layers: those cost more than the whole JSON-RPC dispatch. Everything else (health,
-    metrics, discovery, the SSE stream, OpenAPI) goes through FastAPI as usual, behind the same guards.
+    The pipeline of an MCP ``POST``, in order: the guard (Origin, bearer token, duplicate headers; the
+    caller's identity), the body within ``MCP_MAX_BODY_BYTES`` and the bytes-in-flight budget, the
+    intake (JSON, batch size, rate limit), then the transport, which frames the messages for
+    ``Server.answer`` and its answers for the wire. No Starlette request or response objects on this
+    path: they cost more than the whole JSON-RPC dispatch.
     """
 
     def __init__(
-        self, *, guard: RequestGuard, routes: Mapping[tuple[str, str], Route], **kwargs: Any
+        self,
+        *,
+        guard: RequestGuard,
+        intake: Intake,
+        mcp_routes: Mapping[tuple[str, str], McpHandler],
+        pages: FastAPI,
+        auth: bool,
     ) -> None:
-        super().__init__(**kwargs)
         self.guard = guard
-        self.mcp_routes = dict(routes)
+        self.intake = intake
+        self.mcp_routes = dict(mcp_routes)
+        self.pages = pages
+        self.state = pages.state
+        self._auth = auth
+        self._description: dict[str, Any] = {}
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document: FastAPI's description of the pages plus the MCP endpoints of the table,
+        completed with every answer each can give (``libmcp/openapi.py``)."""
+        if not self._description:
+            pages = self.pages
+            generated = get_openapi(
+                title=pages.title, version=pages.version, description=pages.description, routes=pages.routes
+            )
+            paths = generated.setdefault("paths", {})
+            for endpoint in ENDPOINTS:
+                if endpoint.mcp and endpoint.documented:
+                    paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = {
+                        "summary": endpoint.summary,
+                        "operationId": endpoint.name,
+                    }
+            self._description.update(document(generated, auth=self._auth))
+        return self._description
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+            await self.pages(scope, receive, send)  # the lifespan
             return
         admission = self.guard.admit(scope)
         if isinstance(admission, HttpReply):
             await admission.send(send)
             return
-        route = self.mcp_routes.get((scope["method"], scope["path"]))
+        handler = self.mcp_routes.get((scope["method"], scope["path"]))
         # The server cancels requests only when its graceful-shutdown period has run out: a request
         # cancelled before its answer has started gets a 503 instead.
-        if route is None:
+        if handler is None:
             try:
                 await self._forward(scope, receive, send, admission)
             except asyncio.CancelledError:
@@ -177,53 +181,69 @@ class ServiceApp(FastAPI):
                     raise
                 await SHUTTING_DOWN.send(send, admission.cors_headers)
             return
+        reply = await self._answer_mcp(scope, receive, handler, admission)
+        if reply is not None:
+            await reply.send(send, admission.cors_headers)
+
+    async def _answer_mcp(
+        self, scope: Scope, receive: Receive, handler: McpHandler, admission: Admission
+    ) -> HttpReply | None:
+        """The pipeline after the guard; ``None`` when there is no one left to answer."""
         body: bytes | HttpReply | None = None
         hang_up: HangUp | None = None
         try:
             body = await self.guard.read_body(scope, receive, admission.client_id)
             if body is None:
-                return
+                return None
             if isinstance(body, HttpReply):
-                reply = body
-            else:
-                hang_up = HangUp(receive)
-                reply = await route(HttpRequest(scope, body, admission.client_id))
+                return body
+            request = HttpRequest(scope, body, admission.client_id)
+            admitted = self.intake.admit(request)
+            if not isinstance(admitted, Admitted):
+                return admitted
+            hang_up = HangUp(receive)
+            return await handler(request, admitted.body)
         except asyncio.CancelledError:
             if hang_up is not None and hang_up.happened:
-                return  # the client went away: its call is cancelled and there is no one to answer
-            reply = SHUTTING_DOWN
+                return None  # the client went away: its call is cancelled and there is no one to answer
+            return SHUTTING_DOWN
         finally:
             if hang_up is not None:
                 hang_up.stop_watching()
             if isinstance(body, bytes):
                 self.guard.release_body(body)
-        await reply.send(send, admission.cors_headers)
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, admission: Admission) -> None:
-        cors = admission.cors_headers
         state = scope.setdefault("state", {})
         state["client_id"] = admission.client_id
-
-        async def guarded_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                state["response_started"] = True
-                if cors:
-                    message = {**message, "headers": [*message.get("headers", []), *cors]}
-            await send(message)
-
+        guarded_send = _with_headers(send, admission.cors_headers, state)
         if scope["method"] not in ("POST", "PUT", "PATCH"):
-            await super().__call__(scope, receive, guarded_send)
+            await self.pages(scope, receive, guarded_send)
             return
         body = await self.guard.read_body(scope, receive, admission.client_id)
         if body is None:
             return
         if isinstance(body, HttpReply):
-            await body.send(send, cors)
+            await body.send(send, admission.cors_headers)
             return
         try:
-            await super().__call__(scope, _replay(body, receive), guarded_send)
+            await self.pages(scope, _replay(body, receive), guarded_send)
         finally:
             self.guard.release_body(body)
+
+
+def _with_headers(send: Send, extra: Headers, state: dict[str, Any] | None = None) -> Send:
+    """``send`` adding ``extra`` headers to the response start, and noting in ``state`` that it began."""
+
+    async def guarded_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            if state is not None:
+                state["response_started"] = True
+            if extra:
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return guarded_send
 
 
 class HangUp:
@@ -265,10 +285,6 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _answered_by_service_app() -> None:
-    raise AssertionError("ServiceApp answers this route before FastAPI routing")  # pragma: no cover
-
-
 def _json_response(payload: Any, status: int = 200) -> Response:
     return Response(protocol.dumps(payload), status_code=status, media_type="application/json")
 
@@ -281,11 +297,7 @@ def describe(server: Server) -> dict[str, Any]:
         "version": server.service.version,
         "instructions": server.service.instructions,
         "protocolVersions": [*protocol.HANDSHAKE_VERSIONS, *protocol.MODERN_VERSIONS],
-        "transports": {
-            "streamable_http": TRANSPORT_PATHS["streamable_http"],
-            "sse": TRANSPORT_PATHS["sse"],
-            "rpc": TRANSPORT_PATHS["rpc"],
-        },
+        "transports": dict(TRANSPORTS),
         "health": "/health",
         "metrics": "/metrics",
         "authentication": "bearer" if server.server_settings.auth_tokens else "none",

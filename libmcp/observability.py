@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import bisect
 import contextlib
 import itertools
@@ -15,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -23,10 +21,8 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.utils import floatToGoString
 
+from libmcp.calls import CallInfo
 from libmcp.config import SettingsError
-
-if TYPE_CHECKING:
-    from libmcp.server import CallInfo
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 TOOL_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -193,123 +189,29 @@ class ToolCallRecord:
 
 
 def log_tool_call(record: ToolCallRecord) -> None:
-    if _call_lines is not None:
-        _call_lines.write(record)
-    elif call_logger.isEnabledFor(logging.INFO):
+    if call_logger.isEnabledFor(logging.INFO):
         call_logger.info("tool call", extra={"fields": call_fields(record)})
 
 
 def call_fields(record: ToolCallRecord) -> dict[str, Any]:
     """The structured fields of a call's log line (no argument values, ever)."""
     info = record.info
-    return {
+    fields: dict[str, Any] = {
         "event": "tool_call",
         "request_id": info.request_id,
         "outcome": record.outcome,
         "duration_ms": round(record.duration_ms, 3),
-        **_route_dict(record.tool, info.transport, info.protocol_version),
+        "tool": record.tool,
+        "transport": info.transport,
+        "protocol_version": info.protocol_version,
         "client": clip(info.client_id),
         "arguments": record.argument_names,
-        **_optional_fields(record),
     }
-
-
-def _route_dict(tool: str, transport: str, protocol_version: str) -> dict[str, str]:
-    return {"tool": tool, "transport": transport, "protocol_version": protocol_version}
-
-
-def _route_fields(tool: str, transport: str, protocol_version: str) -> bytes:
-    return orjson.dumps(_route_dict(tool, transport, protocol_version))[1:-1]
-
-
-def _optional_fields(record: ToolCallRecord) -> dict[str, str]:
-    fields = {}
-    if record.info.session_id is not None:
-        fields["session_id"] = record.info.session_id
+    if info.session_id is not None:
+        fields["session_id"] = info.session_id
     if record.error_type is not None:
         fields["error_type"] = record.error_type
     return fields
-
-
-class CallLines:
-    """Tool-call lines written straight to stdout, in the JSON shape :class:`JsonFormatter` gives.
-
-    One line per call through ``logging`` costs more than a no-op call itself (records, handler locks,
-    a flush each). Here lines queue up and one write sends all those of the last ``FLUSH_AFTER_S``.
-    Each line is spliced from encoded pieces: the fixed fields, those of the call's tool, transport and
-    revision (encoded once per combination), and the call's own values.
-    """
-
-    FLUSH_AFTER_S = 0.02
-    MAX_CACHED = 1024
-
-    def __init__(self, service: str, stream: Any) -> None:
-        self.service = service
-        self.stream = stream
-        self.pending: list[bytes] = []
-        fixed = {"level": "INFO", "logger": call_logger.name, "service": service, "message": "tool call"}
-        self._fixed_fields = orjson.dumps(fixed)[1:-1] + b',"event":"tool_call"'
-        self._second = -1
-        self._line_start = b""
-        self._routes: dict[tuple[str, str, str], bytes] = {}
-        self._clients: dict[str, bytes] = {}
-        atexit.register(self.flush)
-
-    def write(self, record: ToolCallRecord) -> None:
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._line_start = b'{"ts":"' + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
-        info = record.info
-        route_key = (record.tool, info.transport, info.protocol_version)
-        route = self._routes.get(route_key)
-        if route is None:
-            route = self._remember(self._routes, route_key, _route_fields(*route_key))
-        client = self._clients.get(info.client_id)
-        if client is None:
-            client = self._remember(self._clients, info.client_id, orjson.dumps(clip(info.client_id)))
-        extra = b""
-        if info.session_id is not None or record.error_type is not None:
-            extra = b"," + orjson.dumps(_optional_fields(record))[1:-1]
-        self.pending.append(
-            b'%s.%03d+00:00",%s,"request_id":"%s","outcome":"%s","duration_ms":%.3f,%s,"client":%s,'
-            b'"arguments":%s%s}\n'
-            % (
-                self._line_start,
-                int((now - second) * 1000),
-                self._fixed_fields,
-                info.request_id.encode(),
-                record.outcome.encode(),
-                record.duration_ms,
-                route,
-                client,
-                orjson.dumps(record.argument_names) if record.argument_names else b"[]",
-                extra,
-            )
-        )
-        if len(self.pending) == 1:
-            try:
-                asyncio.get_running_loop().call_later(self.FLUSH_AFTER_S, self.flush)
-            except RuntimeError:
-                self.flush()
-
-    def _remember(self, cache: dict[Any, bytes], key: Any, encoded: bytes) -> bytes:
-        if len(cache) >= self.MAX_CACHED:
-            cache.clear()
-        cache[key] = encoded
-        return encoded
-
-    def flush(self) -> None:
-        lines, self.pending = self.pending, []
-        try:
-            self.stream.write(b"".join(lines))
-            self.stream.flush()
-        except (OSError, ValueError):
-            pass  # stdout closed or full: losing log lines must not fail tool calls
-
-
-_call_lines: CallLines | None = None
 
 
 class JsonFormatter(logging.Formatter):
@@ -337,10 +239,6 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(service: str, level: str) -> None:
     """Send every log record to stdout as JSON; uvicorn's access log is replaced by our call lines."""
-    global _call_lines
-    stdout = getattr(sys.stdout, "buffer", None)
-    enabled = stdout is not None and logging.getLevelName(level) <= logging.INFO
-    _call_lines = CallLines(service, stdout) if enabled else None
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()

@@ -23,9 +23,9 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from libmcp.endpoints import OPEN_PATHS, endpoint
 from libmcp.observability import METRICS_CONTENT_TYPE
 from libmcp.protocol import MODERN_ERROR_HTTP_STATUS
-from libmcp.security import OPEN_PATHS
 
 JSON = "application/json"
 SECURITY_SCHEME = "bearerAuth"
@@ -304,24 +304,27 @@ def _discovery_get() -> dict[str, dict[str, Any]]:
 
 
 # What each route answers itself; the guards' answers are added to every one of them.
-ROUTE_ANSWERS: dict[tuple[str, str], Callable[[], dict[str, dict[str, Any]]]] = {
-    ("post", "/mcp"): _mcp_post,
-    ("get", "/mcp"): _mcp_not_allowed,
-    ("delete", "/mcp"): _mcp_not_allowed,
-    ("post", "/rpc"): _rpc_post,
-    ("get", "/sse"): _sse_get,
-    ("post", "/messages"): _messages_post,
-    ("get", "/health"): _health_get,
-    ("get", "/metrics"): _metrics_get,
-    ("get", "/.well-known/mcp"): _discovery_get,
+# Every answer of each endpoint of libmcp/endpoints.py, by its name (a test holds the two to each other).
+ENDPOINT_ANSWERS: dict[str, Callable[[], dict[str, dict[str, Any]]]] = {
+    "mcp_post": _mcp_post,
+    "mcp_get": _mcp_not_allowed,
+    "mcp_delete": _mcp_not_allowed,
+    "rpc_post": _rpc_post,
+    "sse_get": _sse_get,
+    "messages_post": _messages_post,
+    "health": _health_get,
+    "metrics": _metrics_get,
+    "discovery": _discovery_get,
 }
-JSONRPC_OPERATIONS = frozenset({("post", "/mcp"), ("post", "/rpc"), ("post", "/messages")})
 
 
 def answers(method: str, path: str, *, auth: bool) -> dict[str, dict[str, Any]]:
     """Every answer of one operation (``method`` in lower case), by status code as a string."""
     # A route's own answer replaces a guard's with the same status (/health's 503 names both causes).
-    merged = {**_guards(path, method, auth=auth), **ROUTE_ANSWERS[(method, path)]()}
+    known = endpoint(method, path)
+    if known is None:
+        raise KeyError(f"{method.upper()} {path} is not in libmcp's endpoint table")
+    merged = {**_guards(path, method, auth=auth), **ENDPOINT_ANSWERS[known.name]()}
     return copy.deepcopy(dict(sorted(merged.items())))  # no answer shares objects with another
 
 
@@ -347,10 +350,11 @@ def document(schema: dict[str, Any], *, auth: bool) -> dict[str, Any]:
         del components["securitySchemes"]
     for path, operations in completed.get("paths", {}).items():
         for method, operation in operations.items():
-            if (method, path) not in ROUTE_ANSWERS:
+            known = endpoint(method, path)
+            if known is None:
                 continue
             operation["responses"] = answers(method, path, auth=auth)
-            if (method, path) in JSONRPC_OPERATIONS:
+            if known.mcp:
                 operation["requestBody"] = copy.deepcopy(JSONRPC_REQUEST_BODY)
             operation.pop("security", None)
             if auth:

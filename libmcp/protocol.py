@@ -8,7 +8,7 @@ wire dictionaries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 
@@ -51,6 +51,39 @@ MODERN_ERROR_HTTP_STATUS: Final[dict[int, int]] = {
 }
 
 RequestId = str | int
+
+Era = Literal["handshake", "modern", "rpc"]
+# Methods every revision answers; the handshake ones exist only where there is a handshake.
+HANDSHAKE_METHODS: Final = frozenset({"initialize", "ping"})
+COMMON_METHODS: Final = frozenset({"tools/list", "tools/call", "server/discover"})
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """What differs between the protocol eras, so that no code outside this module compares versions.
+
+    ``stamps_results``: every result carries ``resultType`` and the server's info in ``_meta``.
+    ``cacheable_lists``: list results carry ``ttlMs`` and ``cacheScope``.
+    ``error_status``: the HTTP status of an error answer, by JSON-RPC code (200 when absent).
+    """
+
+    era: Era
+    methods: frozenset[str]
+    stamps_results: bool = False
+    cacheable_lists: bool = False
+    error_status: dict[int, int] = field(default_factory=dict)
+
+    def answers(self, method: str) -> bool:
+        return method in self.methods
+
+    def http_status(self, code: int | None) -> int:
+        return 200 if code is None else self.error_status.get(code, 200)
+
+    def allows_batches(self, version: str) -> bool:
+        """JSON-RPC batches: on /rpc always, in the handshake era only before 2025-06-18."""
+        if self.era == "rpc":
+            return True
+        return self.era == "handshake" and version in HANDSHAKE_VERSIONS and version < BATCHES_REMOVED_IN
 
 
 class RpcError(Exception):
@@ -165,3 +198,42 @@ def unsupported_version_error(requested: Any) -> RpcError:
         "Unsupported protocol version",
         {"supported": [*HANDSHAKE_VERSIONS, *MODERN_VERSIONS], "requested": requested},
     )
+
+
+# The three eras a request can arrive in: the initialize handshake (2024-11-05 .. 2025-11-25, on /mcp
+# and the legacy SSE transport), the stateless per-request envelope (2026-07-28, on /mcp), and plain
+# JSON-RPC on /rpc (no handshake needed, but initialize and ping are answered for scripts that send them).
+HANDSHAKE: Final = Revision("handshake", HANDSHAKE_METHODS | COMMON_METHODS)
+MODERN: Final = Revision(
+    "modern",
+    COMMON_METHODS,
+    stamps_results=True,
+    cacheable_lists=True,
+    error_status=MODERN_ERROR_HTTP_STATUS,
+)
+RPC: Final = Revision("rpc", HANDSHAKE_METHODS | COMMON_METHODS)
+
+
+def route_streamable_http(version_header: str | None, body: Any) -> Revision | RpcError:
+    """The revision a ``POST /mcp`` speaks, from its ``MCP-Protocol-Version`` header and its body.
+
+    A 2026-07-28 header, an unknown header value beside the per-request ``_meta`` envelope, or no header
+    and the envelope: the stateless revision, whose envelope check then holds the header to the body.
+    No header and no envelope: the handshake era at 2025-03-26; a handshake-era header: that revision.
+    The error is for an unknown version without an envelope, or a handshake header beside an envelope.
+    """
+    params = body.get("params") if isinstance(body, dict) else None
+    envelope = isinstance(params, dict) and is_modern_envelope(params)
+    if version_header is None:
+        return MODERN if envelope else HANDSHAKE
+    if version_header not in HANDSHAKE_VERSIONS:
+        if version_header not in MODERN_VERSIONS and not envelope:
+            return unsupported_version_error(version_header)
+        return MODERN
+    if envelope:
+        return RpcError(
+            HEADER_MISMATCH,
+            f"MCP-Protocol-Version header {version_header} does not match the request envelope's "
+            "protocol version",
+        )
+    return HANDSHAKE

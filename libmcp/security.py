@@ -19,13 +19,13 @@ from dataclasses import dataclass, replace
 from starlette.types import Receive, Scope
 
 from libmcp.config import ServerSettings
+from libmcp.endpoints import OPEN_PATHS
 from libmcp.http import Headers, HttpReply, json_reply
 from libmcp.observability import Metrics
 
 logger = logging.getLogger("libmcp.security")
 
 # Paths any caller may reach: orchestrator probes must work without a token.
-OPEN_PATHS = frozenset({"/health"})
 LOCAL_ORIGIN_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # CORS for browser clients (the MCP Inspector, web UIs) on allowed origins.
 CORS_ALLOW_HEADERS = (

@@ -9,18 +9,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import itertools
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
 from libmcp import protocol
+from libmcp.calls import CallInfo
 from libmcp.config import ServerSettings, ServiceSettings
 from libmcp.fairness import FairShare, ShareTimeout, share_of
 from libmcp.observability import Metrics, ToolCallRecord, logged_argument_names, tool_span, tracing_enabled
@@ -143,32 +142,6 @@ class Service:
         return register
 
 
-Era = Literal["handshake", "modern", "rpc"]
-
-
-_REQUEST_ID_PREFIX = secrets.token_hex(4)
-_request_numbers = itertools.count(1)
-
-
-def new_request_id() -> str:
-    """16 hex digits: a random per-process prefix (replicas differ) and a counter (cheaper than uuid4)."""
-    return _REQUEST_ID_PREFIX + "%08x" % (next(_request_numbers) & 0xFFFFFFFF)
-
-
-@dataclass(slots=True)
-class CallInfo:
-    """Where a message came from: transport, era, negotiated revision, caller and trace context."""
-
-    transport: str
-    era: Era
-    protocol_version: str
-    client_id: str = "anonymous"
-    traceparent: str | None = None
-    session_id: str | None = None
-    request_id: str = field(default_factory=new_request_id)
-
-
-_HANDSHAKE_ONLY = frozenset({"initialize", "ping"})
 # Request-derived text echoed in an error message is cut to this many characters.
 _ECHO_CHARS = 100
 # A W3C traceparent is 55 characters; anything much longer is not one and is not parsed.
@@ -309,7 +282,7 @@ class Server:
             if method == "tools/call":
                 return await self._tools_call(message, info, limit)
             handler = self._handlers.get(method)
-            if handler is None or (info.era == "modern" and method in _HANDSHAKE_ONLY):
+            if handler is None or not info.revision.answers(method):
                 raise RpcError(protocol.METHOD_NOT_FOUND, f"Method not found: {method[:_ECHO_CHARS]}")
             result = await handler(message.params, info)
             body = self._encode(message, info, result)
@@ -333,7 +306,7 @@ class Server:
         return Answer(protocol.dumps(protocol.error_response(message.id, error)), error.code)
 
     def _encode(self, message: Message, info: CallInfo, result: dict[str, Any]) -> bytes:
-        if info.era == "modern":
+        if info.revision.stamps_results:
             result["resultType"] = "complete"
             result.setdefault("_meta", {})[protocol.SERVER_INFO_META_KEY] = self.server_info
         return protocol.dumps(protocol.result_response(message.id, result))
@@ -374,7 +347,7 @@ class Server:
         result: dict[str, Any] = {"tools": page}
         if offset + page_size < len(self.tool_definitions):
             result["nextCursor"] = _encode_cursor(offset + page_size)
-        if info.era == "modern":
+        if info.revision.cacheable_lists:
             result["cacheScope"] = "private"
             result["ttlMs"] = 0
         return result

@@ -7,20 +7,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from libmcp import protocol
+from libmcp.calls import CallInfo
 from libmcp.http import HttpReply, HttpRequest, json_reply
-from libmcp.protocol import RpcError
+from libmcp.protocol import Revision, RpcError
 from libmcp.security import RateLimiter
-from libmcp.server import CallInfo, Era, Server
+from libmcp.server import Server
 
 logger = logging.getLogger("libmcp.security")
 
 
 def call_info(
-    request: HttpRequest, transport: str, era: Era, version: str, session_id: str | None = None
+    request: HttpRequest, transport: str, revision: Revision, version: str, session_id: str | None = None
 ) -> CallInfo:
     return CallInfo(
         transport=transport,
-        era=era,
+        revision=revision,
         protocol_version=version,
         client_id=request.client_id,
         traceparent=request.header(b"traceparent"),
@@ -36,7 +37,7 @@ class Admitted:
 
 
 class Intake:
-    """The checks every transport runs on a POST before any of its messages runs, in one place.
+    """The checks on every MCP POST before its transport sees it, in one place (the app's pipeline).
 
     A batch over ``MCP_MAX_BATCH_MESSAGES`` is refused whole (413). Every message counts toward the
     caller's rate limit, each batch entry and each notification included (a notification costs a

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from libmcp import protocol
 from libmcp.http import HttpReply, HttpRequest, json_reply
 from libmcp.protocol import RpcError
 from libmcp.server import Server
-from libmcp.transports._http import Admitted, Intake, answer_batch, call_info
+from libmcp.transports._http import answer_batch, call_info
 
 NO_CONTENT = HttpReply(204, b"", None)
 
 
 class RpcTransport:
-    def __init__(self, server: Server, intake: Intake) -> None:
+    def __init__(self, server: Server) -> None:
         self.server = server
-        self.intake = intake
 
-    async def handle_post(self, request: HttpRequest) -> HttpReply:
-        admitted = self.intake.admit(request)
-        if not isinstance(admitted, Admitted):
-            return admitted
-        body = admitted.body
-        info = call_info(request, "rpc", "rpc", protocol.LATEST_HANDSHAKE_VERSION)
+    async def handle_post(self, request: HttpRequest, body: Any) -> HttpReply:
+        """Answer a decoded body that passed the app's intake."""
+        info = call_info(request, "rpc", protocol.RPC, protocol.LATEST_HANDSHAKE_VERSION)
         if not isinstance(body, list):
             try:
                 message = protocol.to_message(body)

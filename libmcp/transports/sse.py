@@ -26,10 +26,11 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from libmcp import protocol
+from libmcp.calls import CallInfo
 from libmcp.http import HttpReply, HttpRequest, json_reply
 from libmcp.protocol import Message, RpcError
-from libmcp.server import CallInfo, Server
-from libmcp.transports._http import Admitted, Intake, answer_batch, call_info
+from libmcp.server import Server
+from libmcp.transports._http import answer_batch, call_info
 
 logger = logging.getLogger("libmcp.sse")
 
@@ -74,9 +75,8 @@ class SseSession:
 
 
 class SseTransport:
-    def __init__(self, server: Server, intake: Intake, keepalive_s: float) -> None:
+    def __init__(self, server: Server, keepalive_s: float) -> None:
         self.server = server
-        self.intake = intake
         self.keepalive_s = keepalive_s
         self.settings = server.server_settings
         self.sessions: dict[str, SseSession] = {}
@@ -92,7 +92,8 @@ class SseTransport:
         endpoint = f"{request.scope.get('root_path', '')}/messages?session_id={session.id}"
         return _EventStream(self, session, endpoint)
 
-    async def handle_message(self, request: HttpRequest) -> HttpReply:
+    async def handle_message(self, request: HttpRequest, body: Any) -> HttpReply:
+        """Accept a decoded body that passed the app's intake for its session; answers go on the stream."""
         session_id = request.query("session_id")
         if not session_id:
             return json_reply({"error": "session_id query parameter is required"}, 400)
@@ -107,10 +108,6 @@ class SseTransport:
                 f"session {session_id!r} belongs to the client that opened its stream: post with the "
                 "same credentials (bearer token) as the GET /sse that opened it",
             )
-        admitted = self.intake.admit(request)
-        if not isinstance(admitted, Admitted):
-            return admitted
-        body = admitted.body
         if isinstance(body, list):
             if not body:
                 refusal = RpcError(protocol.INVALID_REQUEST, "Invalid request: empty batch")
@@ -136,7 +133,7 @@ class SseTransport:
             session.protocol_version = protocol.negotiate_handshake_version(
                 message.params.get("protocolVersion")
             )
-        info = call_info(request, "sse", "handshake", session.protocol_version, session.id)
+        info = call_info(request, "sse", protocol.HANDSHAKE, session.protocol_version, session.id)
         self._spawn(session, message.id, self._answer(session, message, info))
 
     def _spawn(self, session: SseSession, request_id: Any, work: Any) -> None:
@@ -151,7 +148,7 @@ class SseTransport:
             self._deliver(session, answer.body)
 
     async def _answer_batch(self, session: SseSession, request: HttpRequest, batch: list[Any]) -> None:
-        info = call_info(request, "sse", "handshake", session.protocol_version, session.id)
+        info = call_info(request, "sse", protocol.HANDSHAKE, session.protocol_version, session.id)
         answers = await answer_batch(self.server, batch, info)
         if answers is not None:
             self._deliver(session, answers)

@@ -21,53 +21,31 @@ from libmcp import protocol
 from libmcp.http import ACCEPTED, HttpReply, HttpRequest, json_reply
 from libmcp.protocol import RpcError
 from libmcp.server import Server
-from libmcp.transports._http import Admitted, Intake, answer_batch, call_info
+from libmcp.transports._http import answer_batch, call_info
 
 # Routing headers whose duplicates are refused: a first-copy and a last-copy reader would disagree.
 ROUTING_HEADERS = (b"mcp-protocol-version", b"mcp-method", b"mcp-name")
 NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-KNOWN_VERSIONS = protocol.HANDSHAKE_VERSIONS + protocol.MODERN_VERSIONS
 
 
 class StreamableHttpTransport:
-    def __init__(self, server: Server, intake: Intake) -> None:
+    def __init__(self, server: Server) -> None:
         self.server = server
-        self.intake = intake
 
-    async def handle_post(self, request: HttpRequest) -> HttpReply:
+    async def handle_post(self, request: HttpRequest, body: Any) -> HttpReply:
+        """Answer a decoded body that passed the app's intake, in the revision it speaks."""
         version_header = request.header(b"mcp-protocol-version")
-        admitted = self.intake.admit(request)
-        if not isinstance(admitted, Admitted):
-            return admitted
-        body = admitted.body
         if isinstance(body, list):
             return await self._batch(request, body, version_header)
         if not isinstance(body, dict):
             return self._error(
                 None, RpcError(protocol.INVALID_REQUEST, "Invalid request: expected an object"), 400
             )
-        params = body.get("params")
-        envelope = isinstance(params, dict) and protocol.is_modern_envelope(params)
-        if version_header is not None and version_header not in KNOWN_VERSIONS and not envelope:
-            return self._modern_error(
-                protocol.request_id_of(body), protocol.unsupported_version_error(version_header)
-            )
-        if (
-            version_header in protocol.MODERN_VERSIONS
-            or (version_header is None and envelope)
-            or (version_header is not None and version_header not in protocol.HANDSHAKE_VERSIONS)
-        ):
+        revision = protocol.route_streamable_http(version_header, body)
+        if isinstance(revision, RpcError):
+            return self._error(protocol.request_id_of(body), revision, 400)
+        if revision is protocol.MODERN:
             return await self._modern(request, body, version_header)
-        if envelope:
-            return self._error(
-                protocol.request_id_of(body),
-                RpcError(
-                    protocol.HEADER_MISMATCH,
-                    f"MCP-Protocol-Version header {version_header} does not match the request envelope's "
-                    "protocol version",
-                ),
-                400,
-            )
         return await self._handshake_era(request, body, version_header or protocol.DEFAULT_HTTP_VERSION)
 
     # Handshake era ----------------------------------------------------------------------------
@@ -79,20 +57,21 @@ class StreamableHttpTransport:
             return self._error(protocol.request_id_of(body), error, 400)
         if not message.is_request:
             return ACCEPTED
-        answer = await self.server.answer(message, call_info(request, "mcp", "handshake", version))
+        answer = await self.server.answer(message, call_info(request, "mcp", protocol.HANDSHAKE, version))
         assert answer is not None
         return HttpReply(200, answer.body)
 
     async def _batch(self, request: HttpRequest, batch: list[Any], version_header: str | None) -> HttpReply:
         version = version_header or protocol.DEFAULT_HTTP_VERSION
-        if version not in protocol.HANDSHAKE_VERSIONS or version >= protocol.BATCHES_REMOVED_IN:
+        if not protocol.HANDSHAKE.allows_batches(version):
             refusal = RpcError(
                 protocol.INVALID_REQUEST, f"Invalid request: protocol revision {version} has no batches"
             )
             return self._error(None, refusal, 400)
         if not batch:
             return self._error(None, RpcError(protocol.INVALID_REQUEST, "Invalid request: empty batch"), 400)
-        answers = await answer_batch(self.server, batch, call_info(request, "mcp", "handshake", version))
+        info = call_info(request, "mcp", protocol.HANDSHAKE, version)
+        answers = await answer_batch(self.server, batch, info)
         return ACCEPTED if answers is None else HttpReply(200, answers)
 
     # 2026-07-28 -------------------------------------------------------------------------------
@@ -118,12 +97,9 @@ class StreamableHttpTransport:
             version = self._check_envelope(request, message.method or "", message.params)
         except RpcError as error:
             return self._modern_error(request_id, error)
-        answer = await self.server.answer(message, call_info(request, "mcp", "modern", version))
+        answer = await self.server.answer(message, call_info(request, "mcp", protocol.MODERN, version))
         assert answer is not None
-        code = answer.error_code
-        return HttpReply(
-            200 if code is None else protocol.MODERN_ERROR_HTTP_STATUS.get(code, 200), answer.body
-        )
+        return HttpReply(protocol.MODERN.http_status(answer.error_code), answer.body)
 
     def _check_envelope(self, request: HttpRequest, method: str, params: dict[str, Any]) -> str:
         """The envelope ladder of 2026-07-28; returns the request's protocol version."""
@@ -170,7 +146,7 @@ class StreamableHttpTransport:
 
     def _modern_error(self, request_id: Any, error: RpcError) -> HttpReply:
         self.server.metrics.http_rejections.labels("protocol").inc()
-        status = protocol.MODERN_ERROR_HTTP_STATUS.get(error.code, 200)
+        status = protocol.MODERN.http_status(error.code)
         return json_reply(protocol.error_response(request_id, error), status)
 
     def _error(self, request_id: Any, error: RpcError, status: int) -> HttpReply:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 import httpx
 import pytest
@@ -13,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
-from libmcp import CheckResult, Service, observability
-from libmcp.server import CallInfo
+from libmcp import CheckResult, Service, observability, protocol
+from libmcp.calls import CallInfo
 from tests.libmcp.conftest import demo_process, modern_post, rpc
 from tests.support.servers import free_port
 
@@ -175,19 +176,28 @@ def test_standard_otel_variables_turn_on_span_export():
     ("session_id", "error_type", "client_id"),
     [(None, None, "127.0.0.1"), ("s-1", "KeyError", 'odd "client"\n')],
 )
-def test_a_call_line_carries_exactly_the_fields_the_logging_path_gives(session_id, error_type, client_id):
-    """CallLines splices its line from encoded pieces for speed; call_fields feeds the logging path.
-    Both must describe a call with the same fields and values."""
-    stream = io.BytesIO()
-    lines = observability.CallLines("demo", stream)
-    info = CallInfo("sse", "handshake", "2024-11-05", client_id, session_id=session_id)
+def test_a_call_line_is_one_json_object_with_the_call_fields(session_id, error_type, client_id):
+    """The call log line goes through logging and JsonFormatter like every other line."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(observability.JsonFormatter("demo"))
+    observability.call_logger.addHandler(handler)
+    previous = observability.call_logger.level
+    observability.call_logger.setLevel(logging.INFO)
+    info = CallInfo("sse", protocol.HANDSHAKE, "2024-11-05", client_id, session_id=session_id)
     record = observability.ToolCallRecord("demo", "echo", info, ["path", 'we"ird'])
     record.outcome, record.error_type, record.duration_ms = "internal_error", error_type, 12.3456
-    lines.write(record)
-    lines.flush()
+    try:
+        observability.log_tool_call(record)
+    finally:
+        observability.call_logger.removeHandler(handler)
+        observability.call_logger.setLevel(previous)
 
-    line = json.loads(stream.getvalue())
+    (line,) = stream.getvalue().splitlines()
+    fields = json.loads(line)
     fixed = {"level": "INFO", "logger": "libmcp.calls", "service": "demo", "message": "tool call"}
-    assert {key: value for key, value in line.items() if key != "ts"} == fixed | observability.call_fields(
+    assert {key: value for key, value in fields.items() if key != "ts"} == fixed | observability.call_fields(
         record
     )
+    assert fields["client"] == client_id and fields["duration_ms"] == 12.346
+    assert ("session_id" in fields) == (session_id is not None)
