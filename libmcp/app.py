@@ -251,25 +251,35 @@ class HangUp:
 
     A plain HTTP client that gives up closes its connection; without this its tool call would run on
     to its timeout, holding its share of the service. The server's ``receive`` reports the disconnect
-    once the body has been read.
+    once the body has been read; a call that lasts past ``WATCH_AFTER_S`` starts listening for it.
     """
 
-    __slots__ = ("_watcher", "happened")
+    # Most calls answer sooner than this: they never start a watching task, only arm and cancel a timer.
+    WATCH_AFTER_S = 0.05
+
+    __slots__ = ("_answering", "_receive", "_timer", "_watcher", "happened")
 
     def __init__(self, receive: Receive) -> None:
         self.happened = False
-        answering = asyncio.current_task()
-        self._watcher = asyncio.ensure_future(self._watch(receive, answering))
+        self._receive = receive
+        self._answering = asyncio.current_task()
+        self._watcher: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(self.WATCH_AFTER_S, self._start_watching)
 
-    async def _watch(self, receive: Receive, answering: asyncio.Task[Any] | None) -> None:
-        while (await receive())["type"] != "http.disconnect":
+    def _start_watching(self) -> None:
+        self._watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
             pass
         self.happened = True
-        if answering is not None:
-            answering.cancel()
+        if self._answering is not None:
+            self._answering.cancel()
 
     def stop_watching(self) -> None:
-        self._watcher.cancel()
+        self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

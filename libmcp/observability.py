@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -190,7 +189,19 @@ class ToolCallRecord:
 
 def log_tool_call(record: ToolCallRecord) -> None:
     if call_logger.isEnabledFor(logging.INFO):
-        call_logger.info("tool call", extra={"fields": call_fields(record)})
+        # makeRecord + handle is Logger.info without looking up the caller's file and line, which the
+        # JSON line does not carry and which costs as much as the rest of the record.
+        line = call_logger.makeRecord(
+            call_logger.name,
+            logging.INFO,
+            "",
+            0,
+            "tool call",
+            (),
+            None,
+            extra={"fields": call_fields(record)},
+        )
+        call_logger.handle(line)
 
 
 def call_fields(record: ToolCallRecord) -> dict[str, Any]:
@@ -220,10 +231,20 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
+        self._second = -1
+        self._second_text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """ISO 8601 in UTC to the millisecond; the part up to the second is made once per second."""
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int(record.msecs):03d}+00:00"
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
             "service": self.service,
@@ -241,6 +262,10 @@ def configure_logging(service: str, level: str) -> None:
     """Send every log record to stdout as JSON; uvicorn's access log is replaced by our call lines."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
+    # The JSON line carries none of these; LogRecord would look each one up for every line.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
