@@ -1,6 +1,7 @@
 """libmcp: typed MCP tool services over HTTP (SSE, Streamable HTTP of every revision, plain JSON-RPC).
 
-A service is a :class:`Service` with typed async tools::
+A service is a :class:`Service` with typed async tools (and, when it has backends, a typed lifespan
+that yields their state: see :mod:`libmcp.service`)::
 
     service = Service("notes", version="1.0.0")
 
@@ -21,10 +22,12 @@ libmcp derives the schemas, validates, and serves it with :func:`serve` or :func
 from libmcp.app import create_app
 from libmcp.config import CommaList, ServerSettings, ServiceSettings, SettingsError
 from libmcp.runner import build_server, serve
-from libmcp.server import CheckResult, Server, Service, StartupContext
+from libmcp.server import Server
+from libmcp.service import CheckContext, CheckResult, Service, StartupContext
 from libmcp.tools import ToolContext, ToolError, ToolInput, ToolOutput
 
 __all__ = [
+    "CheckContext",
     "CheckResult",
     "CommaList",
     "Server",

@@ -27,13 +27,14 @@ from libmcp.config import (
 from libmcp.http_edge import EdgeLimits, HttpEdge, connection_cap, trusted_proxies
 from libmcp.http_protocol import http_protocol
 from libmcp.observability import configure_logging, configure_tracing
-from libmcp.server import Server, Service
+from libmcp.server import Server
+from libmcp.service import Service
 
 logger = logging.getLogger("libmcp.runner")
 
 
 def build_server(
-    service: Service,
+    service: Service[Any, Any],
     *,
     environ: Mapping[str, str] | None = None,
     known_variables: Iterable[str] = (),

@@ -1,7 +1,7 @@
-"""The service declaration (tools, hooks, health checks) and the server that dispatches MCP methods to it.
+"""The server that dispatches MCP methods to a service (declared in :mod:`libmcp.service`).
 
-A service module builds one :class:`Service` and decorates its tools. :class:`Server` binds a service to
-its loaded settings and answers decoded JSON-RPC messages; transports only move bytes to and from it.
+:class:`Server` binds a service to its loaded settings, runs its lifespan, and answers decoded JSON-RPC
+messages; transports only move bytes to and from it.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,123 +24,16 @@ from libmcp.config import ServerSettings, ServiceSettings
 from libmcp.fairness import FairShare, ShareTimeout, share_of
 from libmcp.observability import Metrics, ToolCallRecord, logged_argument_names, tool_span, tracing_enabled
 from libmcp.protocol import Message, RpcError
+from libmcp.service import CheckContext, CheckResult, Service, StartupContext
 from libmcp.tools import (
     Tool,
     ToolContext,
     ToolError,
-    ToolFunction,
-    build_tool,
     describe_validation_error,
     text_of,
 )
 
 logger = logging.getLogger("libmcp.server")
-
-CheckStatus = Literal["ok", "down", "not_configured"]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """The state of one backend a service depends on, as ``/health`` reports it."""
-
-    status: CheckStatus
-    detail: str = ""
-
-
-@dataclass(slots=True)
-class StartupContext:
-    """Given to start-up hooks: the settings, a place to keep backend clients, and the metrics registry."""
-
-    settings: Any
-    server_settings: ServerSettings
-    state: SimpleNamespace
-    metrics: Metrics
-
-
-StartupHook = Callable[[StartupContext], Awaitable[None]]
-ShutdownHook = Callable[[StartupContext], Awaitable[None]]
-HealthCheck = Callable[[StartupContext], Awaitable[CheckResult]]
-
-
-class Service:
-    """A named set of typed tools plus the hooks that open and close their backends."""
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        version: str,
-        title: str | None = None,
-        instructions: str | None = None,
-        settings_class: type[ServiceSettings] = ServiceSettings,
-        tools_page_size: int = 100,
-    ) -> None:
-        self.name = name
-        self.version = version
-        self.title = title or name
-        self.instructions = instructions
-        self.settings_class = settings_class
-        self.tools_page_size = tools_page_size
-        self.tools: dict[str, Tool] = {}
-        self.startup_hooks: list[StartupHook] = []
-        self.shutdown_hooks: list[ShutdownHook] = []
-        self.health_checks: dict[str, HealthCheck] = {}
-
-    def tool(
-        self,
-        *,
-        name: str | None = None,
-        title: str | None = None,
-        read_only: bool = False,
-        destructive: bool | None = None,
-        idempotent: bool = False,
-        open_world: bool = False,
-        enabled: Callable[[Any], bool] | None = None,
-        enabled_when: str | None = None,
-        hints: Callable[[Any], dict[str, bool]] | None = None,
-    ) -> Callable[[ToolFunction], ToolFunction]:
-        """Register an async function as a tool.
-
-        ``enabled(settings)`` hides it from a deployment (not listed, not callable); ``enabled_when``
-        says in words when it is on, for the generated docs (``"GITHUB_ALLOW_WRITE=true"``).
-        ``hints(settings)`` overrides annotations per deployment (``{"read_only": True}``).
-        """
-
-        def register(function: ToolFunction) -> ToolFunction:
-            tool = build_tool(
-                function,
-                name=name,
-                title=title,
-                read_only=read_only,
-                destructive=destructive,
-                idempotent=idempotent,
-                open_world=open_world,
-                enabled=enabled,
-                enabled_when=enabled_when,
-                hints=hints,
-            )
-            if tool.name in self.tools:
-                raise ValueError(f"tool {tool.name} is registered twice in service {self.name}")
-            self.tools[tool.name] = tool
-            return function
-
-        return register
-
-    def on_startup(self, hook: StartupHook) -> StartupHook:
-        self.startup_hooks.append(hook)
-        return hook
-
-    def on_shutdown(self, hook: ShutdownHook) -> ShutdownHook:
-        self.shutdown_hooks.append(hook)
-        return hook
-
-    def health_check(self, name: str) -> Callable[[HealthCheck], HealthCheck]:
-        def register(check: HealthCheck) -> HealthCheck:
-            self.health_checks[name] = check
-            return check
-
-        return register
-
 
 # Request-derived text echoed in an error message is cut to this many characters.
 _ECHO_CHARS = 100
@@ -166,7 +59,7 @@ class Server:
 
     def __init__(
         self,
-        service: Service,
+        service: Service[Any, Any],
         settings: ServiceSettings | None = None,
         server_settings: ServerSettings | None = None,
         metrics: Metrics | None = None,
@@ -175,7 +68,9 @@ class Server:
         self.settings = settings if settings is not None else service.settings_class.model_validate({})
         self.server_settings = server_settings or ServerSettings.model_validate({})
         self.metrics = metrics or Metrics(service.name)
-        self.state = SimpleNamespace()
+        # What the service's lifespan yielded: set by start().
+        self.state: Any = None
+        self._lifespan_exit: contextlib.AsyncExitStack | None = None
         self.started_at = time.monotonic()
         self._last_checks: tuple[bool, dict[str, Any]] | None = None
         self._checks_fresh_until = 0.0
@@ -196,7 +91,6 @@ class Server:
             what="tool-call slots",
             settings="MCP_MAX_CONCURRENT_CALLS and MCP_CLIENT_SHARE; the wait by MCP_QUEUE_TIMEOUT_S",
         )
-        self.startup_context = StartupContext(self.settings, self.server_settings, self.state, self.metrics)
         self._handlers: dict[str, Callable[[dict[str, Any], CallInfo], Awaitable[dict[str, Any]]]] = {
             "initialize": self._initialize,
             "ping": self._ping,
@@ -207,15 +101,21 @@ class Server:
     # Life cycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        for hook in self.service.startup_hooks:
-            await hook(self.startup_context)
+        """Enter the service's lifespan; what it yields becomes ``state``. Its error fails start-up."""
+        startup = StartupContext(self.settings, self.server_settings, self.metrics)
+        lifespan_exit = contextlib.AsyncExitStack()
+        self.state = await lifespan_exit.enter_async_context(self.service.open_state(startup))
+        self._lifespan_exit = lifespan_exit
 
     async def stop(self) -> None:
-        for hook in reversed(self.service.shutdown_hooks):
-            try:
-                await hook(self.startup_context)
-            except Exception:
-                logger.exception("shutdown hook of %s failed", self.service.name)
+        """Leave the lifespan (its code after ``yield`` runs); a failure there is logged, not raised."""
+        lifespan_exit, self._lifespan_exit = self._lifespan_exit, None
+        if lifespan_exit is None:
+            return
+        try:
+            await lifespan_exit.aclose()
+        except Exception:
+            logger.exception("the lifespan of %s failed while closing its backends", self.service.name)
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """Healthy unless a configured backend is down; the checks' results are shared for a moment.
@@ -255,9 +155,10 @@ class Server:
     async def _run_checks(self) -> tuple[bool, dict[str, Any]]:
         checks: dict[str, Any] = {}
         healthy = True
+        context = CheckContext(self.settings, self.server_settings, self.state)
         for name, check in self.service.health_checks.items():
             try:
-                result = await asyncio.wait_for(check(self.startup_context), timeout=5.0)
+                result = await asyncio.wait_for(check(context), timeout=5.0)
             except Exception as exc:
                 result = CheckResult("down", f"health check failed: {type(exc).__name__}: {exc}")
             checks[name] = {"status": result.status, "detail": result.detail}

@@ -5,14 +5,20 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, get_type_hints
+from typing import TYPE_CHECKING, Any, Generic, get_origin, get_type_hints
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
+from typing_extensions import TypeVar
+
+from libmcp.config import ServiceSettings
 
 if TYPE_CHECKING:
     from libmcp.config import ServerSettings
+
+# What a service is generic over: its settings class and the state its lifespan yields (None without one).
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings, default=ServiceSettings)
+StateT = TypeVar("StateT", default=None)
 
 
 class ToolInput(BaseModel):
@@ -46,8 +52,9 @@ class ToolError(Exception):
 
 
 @dataclass(slots=True)
-class ToolContext:
-    """What a tool may know about the call it serves.
+class ToolContext(Generic[SettingsT, StateT]):
+    """What a tool may know about the call it serves: the service's settings and the state its lifespan
+    yielded, typed by the parameters (``ToolContext[FilesystemSettings, FilesystemState]``).
 
     ``server_settings.max_reply_bytes`` (``MCP_MAX_REPLY_BYTES``) is the byte budget of the call's whole
     answer: a result whose encoded reply would be larger reaches the client as an ``isError`` result
@@ -55,9 +62,9 @@ class ToolContext:
     it to stop early and say it truncated, rather than build what cannot be sent.
     """
 
-    settings: Any
+    settings: SettingsT
     server_settings: ServerSettings
-    state: SimpleNamespace
+    state: StateT
     request_id: str
     client_id: str
     protocol_version: str
@@ -122,7 +129,7 @@ class Tool:
         annotations = replace(self.annotations, **self.hints(settings))
         return {**self.definition, "annotations": {"title": self.title, **annotations.to_dict()}}
 
-    def invoke(self, arguments: BaseModel, context: ToolContext | None) -> Awaitable[ToolOutput]:
+    def invoke(self, arguments: BaseModel, context: ToolContext[Any, Any] | None) -> Awaitable[ToolOutput]:
         """The tool's coroutine for these arguments (not awaited here: one frame less per call);
         ``context`` is ``None`` only for a tool that does not take one."""
         if self.takes_input:
@@ -157,8 +164,8 @@ def build_tool(
 ) -> Tool:
     """Inspect a typed async function and make a :class:`Tool` of it.
 
-    The function takes an optional pydantic model (its arguments) and an optional
-    :class:`ToolContext`, and returns a :class:`ToolOutput` subclass; the docstring is the description.
+    The function takes an optional pydantic model (its arguments) and an optional :class:`ToolContext`
+    (parametrized or not), and returns a :class:`ToolOutput` subclass; the docstring is the description.
     """
     if not inspect.iscoroutinefunction(function):
         raise TypeError(f"tool {function.__name__} must be an async function")
@@ -174,7 +181,8 @@ def build_tool(
         # Tool.invoke passes the model, then the context, by position.
         if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
             raise TypeError(f"{where} must be a plain positional parameter (no *, ** or keyword-only)")
-        if isinstance(hint, type) and issubclass(hint, ToolContext):
+        # A parametrized ToolContext[Settings, State] is an alias whose origin is the class.
+        if get_origin(hint) is ToolContext or (isinstance(hint, type) and issubclass(hint, ToolContext)):
             if takes_context:
                 raise TypeError(f"{where} is a second ToolContext: a tool takes at most one")
             takes_context = True

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
-from libmcp import CheckResult, Service, StartupContext, ToolContext, ToolError
+from libmcp import CheckContext, CheckResult, Service, StartupContext, ToolContext, ToolError
 from libmcp.fairness import share_of
 from services.fetch.client import FetchClient, FetchedResponse, FetchError
 from services.fetch.conversions import Converter, Deadline
@@ -33,7 +35,17 @@ RESERVED_HEADERS = frozenset(
      "accept-encoding", "proxy-authorization", "proxy-connection"}
 )  # fmt: skip
 
-service = Service(
+
+@dataclass(frozen=True, slots=True)
+class FetchState:
+    """One pooled client, one robots.txt cache and one converter for the whole service."""
+
+    client: FetchClient
+    robots: RobotsPolicy
+    converter: Converter
+
+
+service: Service[FetchSettings, FetchState] = Service(
     "fetch",
     version=VERSION,
     title="Fetch",
@@ -45,6 +57,7 @@ service = Service(
     ),
     settings_class=FetchSettings,
 )
+Context = ToolContext[FetchSettings, FetchState]
 
 
 # RFC 9110: a field name is a token; values here are limited to visible ASCII, space and tab.
@@ -53,7 +66,7 @@ _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 
 @service.tool(title="Fetch a URL as markdown", read_only=True, idempotent=True, open_world=True)
-async def fetch(args: FetchArgs, ctx: ToolContext) -> FetchResult:
+async def fetch(args: FetchArgs, ctx: Context) -> FetchResult:
     """Fetches a URL from the internet and extracts its contents as markdown.
 
     HTML is reduced to the page's main content (no navigation, ads, scripts) and converted to
@@ -66,10 +79,8 @@ async def fetch(args: FetchArgs, ctx: ToolContext) -> FetchResult:
     Converting runs within the same time limit as the request (FETCH_TIMEOUT_S); a page larger than
     FETCH_MAX_CONVERT_BYTES is converted up to that size, with a note (raw=true returns all of it).
     """
-    settings: FetchSettings = ctx.settings
-    client: FetchClient = ctx.state.client
+    settings, client, robots = ctx.settings, ctx.state.client, ctx.state.robots
     deadline = _deadline(ctx, settings.fetch_timeout_s, "FETCH_TIMEOUT_S")
-    robots: RobotsPolicy = ctx.state.robots
     try:
         response = await client.request(
             "GET", args.url, before_hop=None if settings.fetch_ignore_robots else robots.check
@@ -89,7 +100,7 @@ async def fetch(args: FetchArgs, ctx: ToolContext) -> FetchResult:
 @service.tool(
     title="Send an HTTP request", read_only=False, destructive=True, idempotent=False, open_world=True
 )
-async def http_request(args: HttpRequestArgs, ctx: ToolContext) -> HttpRequestResult:
+async def http_request(args: HttpRequestArgs, ctx: Context) -> HttpRequestResult:
     """Sends an HTTP request (GET, HEAD, POST, PUT, PATCH or DELETE) and returns status, headers and body.
 
     The body is converted like fetch (HTML to markdown, JSON pretty-printed, binary described)
@@ -100,8 +111,7 @@ async def http_request(args: HttpRequestArgs, ctx: ToolContext) -> HttpRequestRe
     refused, timeout, TLS), guard refusals and decompression bombs are error results saying which.
     Conversion shares the request's time limit and FETCH_MAX_CONVERT_BYTES bound, like fetch.
     """
-    settings: FetchSettings = ctx.settings
-    client: FetchClient = ctx.state.client
+    settings, client = ctx.settings, ctx.state.client
     if args.timeout is not None and args.timeout < settings.fetch_timeout_s:
         deadline = _deadline(ctx, args.timeout, "timeout")
     else:
@@ -151,46 +161,42 @@ async def http_request(args: HttpRequestArgs, ctx: ToolContext) -> HttpRequestRe
     )
 
 
-@service.on_startup
-async def open_client(ctx: StartupContext) -> None:
+@service.lifespan
+async def open_client(ctx: StartupContext[FetchSettings]) -> AsyncIterator[FetchState]:
     """One pooled client and one robots.txt cache for the whole service."""
-    settings: FetchSettings = ctx.settings
+    settings = ctx.settings
     policy = GuardPolicy.build(
         allow_private=settings.fetch_allow_private, allowed_hosts=settings.fetch_allowed_hosts
     )
-    ctx.state.client = FetchClient(
+    client = FetchClient(
         Guard(policy),
         user_agent=settings.fetch_user_agent,
         timeout_s=settings.fetch_timeout_s,
         max_response_bytes=settings.fetch_max_response_bytes,
         max_redirects=settings.fetch_max_redirects,
     )
-    ctx.state.robots = RobotsPolicy(ctx.state.client, settings.fetch_user_agent)
     processes = settings.fetch_convert_processes
-    ctx.state.converter = Converter(
+    converter = Converter(
         processes=processes,
         per_client=share_of(processes, ctx.server_settings.client_share),
         max_bytes=settings.fetch_max_convert_bytes,
         memory_mb=settings.fetch_convert_memory_mb,
         queue_timeout_s=ctx.server_settings.queue_timeout_s,
     )
-    await ctx.state.converter.start()
-
-
-@service.on_shutdown
-async def close_client(ctx: StartupContext) -> None:
-    client: FetchClient | None = getattr(ctx.state, "client", None)
-    if client is not None:
-        await client.aclose()
-    converter: Converter | None = getattr(ctx.state, "converter", None)
-    if converter is not None:
-        await asyncio.to_thread(converter.shutdown)  # waits up to 2 s for the fork server to exit
+    try:
+        await converter.start()
+        yield FetchState(client, RobotsPolicy(client, settings.fetch_user_agent), converter)
+    finally:
+        try:
+            await client.aclose()
+        finally:
+            await asyncio.to_thread(converter.shutdown)  # waits up to 2 s for the fork server to exit
 
 
 @service.health_check("ssrf_guard")
-async def ssrf_guard(ctx: StartupContext) -> CheckResult:
+async def ssrf_guard(ctx: CheckContext[FetchSettings, FetchState]) -> CheckResult:
     """Says how open the guard is, so an operator sees a deliberately opened guard in /health."""
-    settings: FetchSettings = ctx.settings
+    settings = ctx.settings
     if settings.fetch_allow_private:
         return CheckResult("ok", "private addresses allowed (FETCH_ALLOW_PRIVATE=true)")
     allowed = ", ".join(settings.fetch_allowed_hosts) or "none"
@@ -200,7 +206,7 @@ async def ssrf_guard(ctx: StartupContext) -> CheckResult:
 # Helpers ------------------------------------------------------------------------------------------
 
 
-def _deadline(ctx: ToolContext, request_timeout_s: float, named: str) -> Deadline:
+def _deadline(ctx: Context, request_timeout_s: float, named: str) -> Deadline:
     """The call's deadline, from its start: the request's time limit, or the tool timeout if shorter."""
     tool_timeout_s = ctx.server_settings.tool_timeout_s
     if tool_timeout_s < request_timeout_s:
@@ -208,11 +214,8 @@ def _deadline(ctx: ToolContext, request_timeout_s: float, named: str) -> Deadlin
     return Deadline.after(request_timeout_s, f"{named}={request_timeout_s:g} s")
 
 
-async def _convert(
-    ctx: ToolContext, response: FetchedResponse, *, raw: bool, deadline: Deadline
-) -> Converted:
-    converter: Converter = ctx.state.converter
-    return await converter.convert(response, raw=raw, client_id=ctx.client_id, deadline=deadline)
+async def _convert(ctx: Context, response: FetchedResponse, *, raw: bool, deadline: Deadline) -> Converted:
+    return await ctx.state.converter.convert(response, raw=raw, client_id=ctx.client_id, deadline=deadline)
 
 
 def _page(text: str, start_index: int, max_length: int) -> tuple[str, int | None]:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from importlib.metadata import version
 from typing import TypeVar
 
-from libmcp import CheckResult, ServerSettings, Service, StartupContext, ToolContext
+from libmcp import CheckContext, CheckResult, ServerSettings, Service, StartupContext, ToolContext
 from libmcp.fairness import share_of
 from services.filesystem import operations
 from services.filesystem.globs import GlobLimits
@@ -50,7 +51,17 @@ INLINE_READ_BYTES = 65_536
 
 T = TypeVar("T")
 
-service = Service(
+
+@dataclass(frozen=True, slots=True)
+class FilesystemState:
+    """What the tools share, made once at start-up."""
+
+    sandbox: Sandbox
+    limits: operations.Limits
+    workers: WorkerPool
+
+
+service: Service[FilesystemSettings, FilesystemState] = Service(
     "filesystem",
     version=VERSION,
     title="Filesystem",
@@ -61,16 +72,7 @@ service = Service(
     ),
     settings_class=FilesystemSettings,
 )
-
-
-def _sandbox(ctx: ToolContext) -> Sandbox:
-    sandbox: Sandbox = ctx.state.sandbox
-    return sandbox
-
-
-def _limits(ctx: ToolContext) -> operations.Limits:
-    limits: operations.Limits = ctx.state.limits
-    return limits
+Context = ToolContext[FilesystemSettings, FilesystemState]
 
 
 def limits_of(settings: FilesystemSettings, server_settings: ServerSettings) -> operations.Limits:
@@ -94,34 +96,31 @@ def limits_of(settings: FilesystemSettings, server_settings: ServerSettings) -> 
 
 
 async def _in_thread(
-    ctx: ToolContext, function: Callable[[], T], *, if_never_run: Callable[[], None] | None = None
+    ctx: Context, function: Callable[[], T], *, if_never_run: Callable[[], None] | None = None
 ) -> T:
     """Run ``function`` in the worker pool, within the calling client's share of its threads."""
-    workers: WorkerPool = ctx.state.workers
-    return await workers.run(ctx.client_id, function, if_never_run=if_never_run)
+    return await ctx.state.workers.run(ctx.client_id, function, if_never_run=if_never_run)
 
 
-@service.on_startup
-async def open_sandbox(ctx: StartupContext) -> None:
-    settings: FilesystemSettings = ctx.settings
-    ctx.state.sandbox = Sandbox(settings.allowed_paths)
-    ctx.state.limits = limits_of(settings, ctx.server_settings)
+@service.lifespan
+async def open_sandbox(ctx: StartupContext[FilesystemSettings]) -> AsyncIterator[FilesystemState]:
+    settings = ctx.settings
+    sandbox = Sandbox(settings.allowed_paths)
+    limits = limits_of(settings, ctx.server_settings)
     threads = settings.filesystem_worker_threads
-    ctx.state.workers = WorkerPool(
+    workers = WorkerPool(
         threads,
         share_of(threads, ctx.server_settings.client_share),
         ctx.server_settings.queue_timeout_s,
     )
-
-
-@service.on_shutdown
-async def stop_workers(ctx: StartupContext) -> None:
-    workers: WorkerPool = ctx.state.workers
-    workers.shutdown()
+    try:
+        yield FilesystemState(sandbox, limits, workers)
+    finally:
+        workers.shutdown()
 
 
 @service.tool(title="Read a text file", read_only=True, idempotent=True)
-async def read_file(args: ReadFileArgs, ctx: ToolContext) -> ReadFileResult:
+async def read_file(args: ReadFileArgs, ctx: Context) -> ReadFileResult:
     """Read a UTF-8 text file inside an allowed root.
 
     Returns the whole file, or only the first lines (head), the last lines (tail) or a range
@@ -129,10 +128,10 @@ async def read_file(args: ReadFileArgs, ctx: ToolContext) -> ReadFileResult:
     read cap is refused with its size: ask for fewer lines. Binary (non-UTF-8) files, directories,
     devices, FIFOs, sockets and files with several hard links are refused.
     """
-    limits = _limits(ctx)
+    limits = ctx.state.limits
     # Resolving and opening take a few system calls: done here; the size that decides where the data
     # is read comes from fstat on the descriptor just opened, never from another look at the path.
-    opened = operations.open_for_reading(_sandbox(ctx), args.path)
+    opened = operations.open_for_reading(ctx.state.sandbox, args.path)
     read = functools.partial(
         operations.read_opened,
         opened,
@@ -149,7 +148,7 @@ async def read_file(args: ReadFileArgs, ctx: ToolContext) -> ReadFileResult:
 
 
 @service.tool(title="Write a text file", destructive=True, idempotent=True)
-async def write_file(args: WriteFileArgs, ctx: ToolContext) -> WriteFileResult:
+async def write_file(args: WriteFileArgs, ctx: Context) -> WriteFileResult:
     """Create a file, or replace its whole content, in a read-write root.
 
     The write is atomic: readers see the old content or the new one, never a part (the text goes to a
@@ -161,17 +160,17 @@ async def write_file(args: WriteFileArgs, ctx: ToolContext) -> WriteFileResult:
         ctx,
         functools.partial(
             operations.write_file,
-            _sandbox(ctx),
+            ctx.state.sandbox,
             args.path,
             args.content,
-            _limits(ctx),
+            ctx.state.limits,
             create_parents=args.create_parents,
         ),
     )
 
 
 @service.tool(title="List a directory", read_only=True, idempotent=True)
-async def list_directory(args: ListDirectoryArgs, ctx: ToolContext) -> ListDirectoryResult:
+async def list_directory(args: ListDirectoryArgs, ctx: Context) -> ListDirectoryResult:
     """List a directory: each entry's type, size and modification time (ISO 8601, UTC).
 
     depth=1 lists the directory itself, depth=2 also its subdirectories, and so on. Entries come in
@@ -184,38 +183,38 @@ async def list_directory(args: ListDirectoryArgs, ctx: ToolContext) -> ListDirec
         ctx,
         functools.partial(
             operations.list_directory,
-            _sandbox(ctx),
+            ctx.state.sandbox,
             args.path,
             depth=args.depth,
             limit=args.limit,
             cursor=args.cursor,
-            time_budget_s=_limits(ctx).search_time_budget_s,
-            max_entries=_limits(ctx).list_max_entries,
+            time_budget_s=ctx.state.limits.search_time_budget_s,
+            max_entries=ctx.state.limits.list_max_entries,
         ),
     )
 
 
 @service.tool(title="Create a directory", destructive=False, idempotent=True)
-async def create_directory(args: CreateDirectoryArgs, ctx: ToolContext) -> CreateDirectoryResult:
+async def create_directory(args: CreateDirectoryArgs, ctx: Context) -> CreateDirectoryResult:
     """Create a directory in a read-write root, with any missing parents (like mkdir -p).
 
     Succeeds, with created=false, when the directory already exists.
     """
     path, created = await _in_thread(
-        ctx, functools.partial(operations.create_directory, _sandbox(ctx), args.path)
+        ctx, functools.partial(operations.create_directory, ctx.state.sandbox, args.path)
     )
     return CreateDirectoryResult(path=path, created=created)
 
 
 @service.tool(title="Describe a file", read_only=True, idempotent=True)
-async def get_file_info(args: GetFileInfoArgs, ctx: ToolContext) -> FileInfo:
+async def get_file_info(args: GetFileInfoArgs, ctx: Context) -> FileInfo:
     """Describe a file or directory: type, size, times (ISO 8601, UTC), permissions, hard links, and
     whether the tools may change it."""
-    return operations.get_file_info(_sandbox(ctx), args.path)  # a few system calls: on the event loop
+    return operations.get_file_info(ctx.state.sandbox, args.path)  # a few system calls: on the event loop
 
 
 @service.tool(title="Search for files by name", read_only=True, idempotent=True)
-async def search_files(args: SearchFilesArgs, ctx: ToolContext) -> SearchFilesResult:
+async def search_files(args: SearchFilesArgs, ctx: Context) -> SearchFilesResult:
     """Find files and directories whose path (relative to `path`) matches a glob pattern.
 
     `*.md` matches in `path` itself, `**/*.md` at any depth, `src/**/test_*.py` under src. The search
@@ -229,10 +228,10 @@ async def search_files(args: SearchFilesArgs, ctx: ToolContext) -> SearchFilesRe
         ctx,
         functools.partial(
             operations.search_files,
-            _sandbox(ctx),
+            ctx.state.sandbox,
             args.path,
             args.pattern,
-            _limits(ctx),
+            ctx.state.limits,
             exclude_patterns=args.exclude_patterns,
             max_results=args.max_results,
         ),
@@ -240,7 +239,7 @@ async def search_files(args: SearchFilesArgs, ctx: ToolContext) -> SearchFilesRe
 
 
 @service.tool(title="Move or rename", destructive=True)
-async def move_file(args: MoveFileArgs, ctx: ToolContext) -> MoveFileResult:
+async def move_file(args: MoveFileArgs, ctx: Context) -> MoveFileResult:
     """Move or rename a file or directory; both paths must be in read-write roots.
 
     An existing destination is refused unless overwrite=true. The destination's parent directory must
@@ -249,24 +248,24 @@ async def move_file(args: MoveFileArgs, ctx: ToolContext) -> MoveFileResult:
     return await _in_thread(
         ctx,
         functools.partial(
-            operations.move_file, _sandbox(ctx), args.source, args.destination, overwrite=args.overwrite
+            operations.move_file, ctx.state.sandbox, args.source, args.destination, overwrite=args.overwrite
         ),
     )
 
 
 @service.tool(title="List the allowed roots", read_only=True, idempotent=True)
-async def list_allowed_roots(ctx: ToolContext) -> ListAllowedRootsResult:
+async def list_allowed_roots(ctx: Context) -> ListAllowedRootsResult:
     """List the directories this server may use, each read-only (ro) or read-write (rw).
 
     Relative paths in the other tools start at the first root.
     """
-    return operations.list_allowed_roots(_sandbox(ctx))  # one stat per root: on the event loop
+    return operations.list_allowed_roots(ctx.state.sandbox)  # one stat per root: on the event loop
 
 
 @service.health_check("roots")
-async def roots(ctx: StartupContext) -> CheckResult:
+async def roots(ctx: CheckContext[FilesystemSettings, FilesystemState]) -> CheckResult:
     """Each root exists and is a directory."""
-    settings: FilesystemSettings = ctx.settings
+    settings = ctx.settings
     # Not in the tools' pool: /health must answer even while searches fill it.
     problems = await asyncio.to_thread(operations.root_problems, settings.allowed_paths)
     if problems:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-from libmcp import CheckResult, Service, StartupContext, ToolContext
+from libmcp import CheckContext, CheckResult, Service, StartupContext, ToolContext
 from services.github import VERSION, operations
 from services.github.backend import GithubBackend
 from services.github.models import (
@@ -28,7 +29,15 @@ from services.github.settings import GithubSettings
 
 T = TypeVar("T")
 
-service = Service(
+
+@dataclass(frozen=True, slots=True)
+class GithubState:
+    """The one GitHub client of the service, with what its calls learnt (rate limits, a rejected token)."""
+
+    github: GithubBackend
+
+
+service: Service[GithubSettings, GithubState] = Service(
     "github",
     version=VERSION,
     title="GitHub",
@@ -38,20 +47,16 @@ service = Service(
     ),
     settings_class=GithubSettings,
 )
+Context = ToolContext[GithubSettings, GithubState]
 
 
 def _listed(name: str) -> Callable[[GithubSettings], bool]:
     return lambda settings: settings.lists_tool(name)
 
 
-def _github(ctx: ToolContext) -> GithubBackend:
-    backend: GithubBackend = ctx.state.github
-    return backend
-
-
-async def _call(ctx: ToolContext, operation: Callable[[Any], T], *, resource: str, subject: str) -> T:
+async def _call(ctx: Context, operation: Callable[[Any], T], *, resource: str, subject: str) -> T:
     """One GitHub API operation for the calling client, within its share of the clients."""
-    return await _github(ctx).call(operation, resource=resource, subject=subject, identity=ctx.client_id)
+    return await ctx.state.github.call(operation, resource=resource, subject=subject, identity=ctx.client_id)
 
 
 @service.tool(
@@ -61,7 +66,7 @@ async def _call(ctx: ToolContext, operation: Callable[[Any], T], *, resource: st
     open_world=True,
     enabled=_listed("search_repositories"),
 )
-async def search_repositories(args: SearchRepositoriesArgs, ctx: ToolContext) -> SearchRepositoriesResult:
+async def search_repositories(args: SearchRepositoriesArgs, ctx: Context) -> SearchRepositoriesResult:
     """Search GitHub repositories with GitHub's search syntax.
 
     Qualifiers such as language:, stars:>N, topic:, org:, user: and in:name narrow the search. Returns one
@@ -83,7 +88,7 @@ async def search_repositories(args: SearchRepositoriesArgs, ctx: ToolContext) ->
     open_world=True,
     enabled=_listed("get_repository"),
 )
-async def get_repository(args: GetRepositoryArgs, ctx: ToolContext) -> RepositoryResult:
+async def get_repository(args: GetRepositoryArgs, ctx: Context) -> RepositoryResult:
     """Describe one repository by its 'owner/name'.
 
     Returns description, topics, license, default branch, stars, forks, open issues, languages (bytes
@@ -103,7 +108,7 @@ async def get_repository(args: GetRepositoryArgs, ctx: ToolContext) -> Repositor
     enabled=_listed("create_issue"),
     enabled_when="GITHUB_ALLOW_WRITE=true",
 )
-async def create_issue(args: CreateIssueArgs, ctx: ToolContext) -> CreateIssueResult:
+async def create_issue(args: CreateIssueArgs, ctx: Context) -> CreateIssueResult:
     """Open a new issue in a repository.
 
     Takes a title and an optional Markdown body, labels and assignees; returns the created issue's number
@@ -117,7 +122,7 @@ async def create_issue(args: CreateIssueArgs, ctx: ToolContext) -> CreateIssueRe
 @service.tool(
     title="List issues", read_only=True, idempotent=True, open_world=True, enabled=_listed("list_issues")
 )
-async def list_issues(args: ListIssuesArgs, ctx: ToolContext) -> ListIssuesResult:
+async def list_issues(args: ListIssuesArgs, ctx: Context) -> ListIssuesResult:
     """List one page of a repository's issues, newest first.
 
     Filters: state (open, closed, all), labels (all must match) and since (updated at or after). GitHub
@@ -131,7 +136,7 @@ async def list_issues(args: ListIssuesArgs, ctx: ToolContext) -> ListIssuesResul
 @service.tool(
     title="Get an issue", read_only=True, idempotent=True, open_world=True, enabled=_listed("get_issue")
 )
-async def get_issue(args: GetIssueArgs, ctx: ToolContext) -> IssueResult:
+async def get_issue(args: GetIssueArgs, ctx: Context) -> IssueResult:
     """Read one issue (or pull request) by number, with its comments.
 
     Returns title, state, author, labels, assignees, body and the first 50 comments, oldest first
@@ -152,14 +157,14 @@ async def get_issue(args: GetIssueArgs, ctx: ToolContext) -> IssueResult:
     open_world=True,
     enabled=_listed("get_file_contents"),
 )
-async def get_file_contents(args: GetFileContentsArgs, ctx: ToolContext) -> FileContentsResult:
+async def get_file_contents(args: GetFileContentsArgs, ctx: Context) -> FileContentsResult:
     """Read a file or list a directory of a repository.
 
     Reads at a branch, tag or commit (the default branch when ref is omitted; an empty path is the root).
     Text files come back decoded as UTF-8, cut at the service's size cap (truncated is then true); binary
     files are described, not returned; directories list their entries (name, path, type, size). Errors:
     404 when the path or ref does not exist."""
-    settings: GithubSettings = ctx.settings
+    settings = ctx.settings
     where = f"{args.path or '/'}{' at ' + args.ref if args.ref else ''} in {args.repo}"
     return await _call(
         ctx,
@@ -169,34 +174,31 @@ async def get_file_contents(args: GetFileContentsArgs, ctx: ToolContext) -> File
     )
 
 
-@service.on_startup
-async def open_github(ctx: StartupContext) -> None:
+@service.lifespan
+async def open_github(ctx: StartupContext[GithubSettings]) -> AsyncIterator[GithubState]:
     # PyGithub gives its logger a stderr handler and level of its own; let it follow the service's logging
     # instead (JSON on stdout, MCP_LOG_LEVEL). Its debug lines mask the Authorization header.
     pygithub_logger = logging.getLogger("github")
     pygithub_logger.handlers.clear()
     pygithub_logger.setLevel(logging.NOTSET)
     timeout_s = max(1, min(30, int(ctx.server_settings.tool_timeout_s)))
-    ctx.state.github = GithubBackend(
+    backend = GithubBackend(
         ctx.settings,
         ctx.metrics.registry,
         timeout_s=timeout_s,
         client_share=ctx.server_settings.client_share,
         queue_timeout_s=ctx.server_settings.queue_timeout_s,
     )
-
-
-@service.on_shutdown
-async def close_github(ctx: StartupContext) -> None:
-    ctx.state.github.close()
+    try:
+        yield GithubState(backend)
+    finally:
+        backend.close()
 
 
 @service.health_check("github")
-async def github(ctx: StartupContext) -> CheckResult:
+async def github(ctx: CheckContext[GithubSettings, GithubState]) -> CheckResult:
     """Configuration and what the last calls learnt; never calls GitHub (probes must not spend rate limit)."""
-    backend: GithubBackend | None = getattr(ctx.state, "github", None)
-    if backend is None:
-        return CheckResult("down", "not started")
+    backend = ctx.state.github
     if backend.credentials_rejected:
         return CheckResult("down", "GitHub rejected GITHUB_TOKEN (401) on the last call")
     return CheckResult("ok", backend.health_detail())

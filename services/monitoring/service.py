@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
-from libmcp import CheckResult, Service, StartupContext, ToolContext, ToolError
+from libmcp import CheckContext, CheckResult, Service, StartupContext, ToolContext, ToolError
 from services.monitoring import system_metrics
 from services.monitoring.cluster import detect_cluster
 from services.monitoring.docker_logs import DockerLogs, docker_address
@@ -36,7 +38,18 @@ NO_LOG_BACKEND = (
     "(DOCKER_HOST, or /var/run/docker.sock mounted read-only); neither is available here"
 )
 
-service = Service(
+
+@dataclass(frozen=True, slots=True)
+class MonitoringState:
+    """The backends found at start-up; ``None`` for one that is not there, and why for container logs."""
+
+    container_logs: KubeLogs | DockerLogs | None
+    container_logs_problem: str
+    loki: LokiClient | None
+    prometheus: PrometheusClient | None
+
+
+service: Service[MonitoringSettings, MonitoringState] = Service(
     "monitoring",
     version=VERSION,
     title="Monitoring",
@@ -47,10 +60,11 @@ service = Service(
     ),
     settings_class=MonitoringSettings,
 )
+Context = ToolContext[MonitoringSettings, MonitoringState]
 
 
 @service.tool(title="Get container logs", read_only=True, idempotent=True, open_world=False)
-async def get_container_logs(args: ContainerLogsArgs, ctx: ToolContext) -> ContainerLogs:
+async def get_container_logs(args: ContainerLogsArgs, ctx: Context) -> ContainerLogs:
     """Return the newest log lines of a container, oldest first and newest last, with timestamps.
 
     In Kubernetes `name` is a pod (and `container` one of its containers, needed when it has
@@ -61,7 +75,7 @@ async def get_container_logs(args: ContainerLogsArgs, ctx: ToolContext) -> Conta
     namespace that is not allowed, or no log backend where the service runs.
     """
     since = _time("since", args.since) if args.since else None
-    backend: KubeLogs | DockerLogs | None = ctx.state.container_logs
+    backend = ctx.state.container_logs
     if backend is None:
         raise ToolError(ctx.state.container_logs_problem)
     if isinstance(backend, DockerLogs):
@@ -76,7 +90,7 @@ async def get_container_logs(args: ContainerLogsArgs, ctx: ToolContext) -> Conta
 
 
 @service.tool(title="Search logs (LogQL)", read_only=True, idempotent=True, open_world=False)
-async def search_logs(args: SearchLogsArgs, ctx: ToolContext) -> LogSearch:
+async def search_logs(args: SearchLogsArgs, ctx: Context) -> LogSearch:
     """Search logs in Loki with a LogQL log query and return the newest matching lines with their labels.
 
     Lines come oldest first, newest last, each with its timestamp and stream labels; at most `limit`
@@ -84,7 +98,7 @@ async def search_logs(args: SearchLogsArgs, ctx: ToolContext) -> LogSearch:
     to the last hour. A malformed query returns Loki's parse error; metric queries (rate, count_over_time)
     belong to query_metrics. Needs LOKI_URL.
     """
-    loki: LokiClient | None = ctx.state.loki
+    loki = ctx.state.loki
     if loki is None:
         raise ToolError("search_logs needs LOKI_URL (the Loki base URL), which is not set for this service")
     now = datetime.now(UTC)
@@ -99,15 +113,14 @@ async def search_logs(args: SearchLogsArgs, ctx: ToolContext) -> LogSearch:
 
 
 @service.tool(title="Get system metrics", read_only=True, idempotent=True, open_world=False)
-async def get_system_metrics(ctx: ToolContext) -> SystemMetrics:
+async def get_system_metrics(ctx: Context) -> SystemMetrics:
     """Return CPU, memory, load, disk and network figures of the host or container this service runs in.
 
     In a container the cgroup v2 limits and usage (memory.max, memory.current, cpu.max, cpu.stat)
     replace the host's memory total and CPU count; `scope` says which. CPU usage is sampled over
     a quarter of a second. Network counters are totals since boot.
     """
-    settings: MonitoringSettings = ctx.settings
-    return await asyncio.to_thread(system_metrics.collect, settings.platform.cgroup_root)
+    return await asyncio.to_thread(system_metrics.collect, ctx.settings.platform.cgroup_root)
 
 
 @service.tool(
@@ -118,7 +131,7 @@ async def get_system_metrics(ctx: ToolContext) -> SystemMetrics:
     enabled=lambda settings: bool(settings.prometheus_url),
     enabled_when="PROMETHEUS_URL is set",
 )
-async def query_metrics(args: QueryMetricsArgs, ctx: ToolContext) -> MetricsQuery:
+async def query_metrics(args: QueryMetricsArgs, ctx: Context) -> MetricsQuery:
     """Evaluate a PromQL expression in Prometheus: instant (now) without start/end, else over a range.
 
     A range query uses `start` (default: 1h before `end`), `end` (default: now) and `step` (default:
@@ -126,7 +139,9 @@ async def query_metrics(args: QueryMetricsArgs, ctx: ToolContext) -> MetricsQuer
     10,000 samples (`truncated` says when more exist). Prometheus errors such as bad_data (a
     malformed expression) are returned as they come.
     """
-    prometheus: PrometheusClient = ctx.state.prometheus
+    prometheus = ctx.state.prometheus
+    if prometheus is None:  # not listed without PROMETHEUS_URL, so not called either
+        raise ToolError("query_metrics needs PROMETHEUS_URL, which is not set for this service")
     now = datetime.now(UTC)
     if args.start is None and args.end is None:
         if args.step is not None:
@@ -144,12 +159,11 @@ async def query_metrics(args: QueryMetricsArgs, ctx: ToolContext) -> MetricsQuer
 # Backends ---------------------------------------------------------------------------------------
 
 
-@service.on_startup
-async def open_backends(ctx: StartupContext) -> None:
-    settings: MonitoringSettings = ctx.settings
-    state = ctx.state
-    state.container_logs, state.container_logs_problem = _container_logs_backend(settings)
-    state.loki = (
+@service.lifespan
+async def open_backends(ctx: StartupContext[MonitoringSettings]) -> AsyncIterator[MonitoringState]:
+    settings = ctx.settings
+    container_logs, container_logs_problem = _container_logs_backend(settings)
+    loki = (
         LokiClient(
             settings.loki_url,
             max_lines=settings.monitoring_max_log_lines,
@@ -159,11 +173,15 @@ async def open_backends(ctx: StartupContext) -> None:
         if settings.loki_url
         else None
     )
-    state.prometheus = (
+    prometheus = (
         PrometheusClient(settings.prometheus_url, max_response_bytes=settings.monitoring_max_response_bytes)
         if settings.prometheus_url
         else None
     )
+    try:
+        yield MonitoringState(container_logs, container_logs_problem, loki, prometheus)
+    finally:
+        await _close_backends(container_logs, loki, prometheus)
 
 
 def _container_logs_backend(settings: MonitoringSettings) -> tuple[KubeLogs | DockerLogs | None, str]:
@@ -185,15 +203,14 @@ def _container_logs_backend(settings: MonitoringSettings) -> tuple[KubeLogs | Do
     return DockerLogs(address, **caps), ""
 
 
-@service.on_shutdown
-async def close_backends(ctx: StartupContext) -> None:
-    state = ctx.state
-    backend: KubeLogs | DockerLogs | None = getattr(state, "container_logs", None)
-    if isinstance(backend, DockerLogs):
-        await backend.aclose()
-    elif backend is not None:
-        await asyncio.to_thread(backend.close)
-    for client in (getattr(state, "loki", None), getattr(state, "prometheus", None)):
+async def _close_backends(
+    container_logs: KubeLogs | DockerLogs | None, loki: LokiClient | None, prometheus: PrometheusClient | None
+) -> None:
+    if isinstance(container_logs, DockerLogs):
+        await container_logs.aclose()
+    elif container_logs is not None:
+        await asyncio.to_thread(container_logs.close)
+    for client in (loki, prometheus):
         if client is not None:
             await client.aclose()
 
@@ -202,25 +219,25 @@ async def close_backends(ctx: StartupContext) -> None:
 
 
 @service.health_check("container_logs")
-async def container_logs_health(ctx: StartupContext) -> CheckResult:
-    backend: KubeLogs | DockerLogs | None = ctx.state.container_logs
+async def container_logs_health(ctx: CheckContext[MonitoringSettings, MonitoringState]) -> CheckResult:
+    backend = ctx.state.container_logs
     if backend is None:
-        problem: str = ctx.state.container_logs_problem
+        problem = ctx.state.container_logs_problem
         return CheckResult("not_configured" if problem == NO_LOG_BACKEND else "down", problem)
     return await _probe(backend.version, backend.describe())
 
 
 @service.health_check("loki")
-async def loki_health(ctx: StartupContext) -> CheckResult:
-    loki: LokiClient | None = ctx.state.loki
+async def loki_health(ctx: CheckContext[MonitoringSettings, MonitoringState]) -> CheckResult:
+    loki = ctx.state.loki
     if loki is None:
         return CheckResult("not_configured", "LOKI_URL is not set; search_logs is unavailable")
     return await _probe(loki.ready, f"Loki at {loki.url}")
 
 
 @service.health_check("prometheus")
-async def prometheus_health(ctx: StartupContext) -> CheckResult:
-    prometheus: PrometheusClient | None = ctx.state.prometheus
+async def prometheus_health(ctx: CheckContext[MonitoringSettings, MonitoringState]) -> CheckResult:
+    prometheus = ctx.state.prometheus
     if prometheus is None:
         return CheckResult("not_configured", "PROMETHEUS_URL is not set; query_metrics is not listed")
     return await _probe(prometheus.ready, f"Prometheus at {prometheus.url}")

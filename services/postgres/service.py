@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from importlib.metadata import version
 
 import asyncpg
 
-from libmcp import CheckResult, Service, StartupContext, ToolContext, ToolError
+from libmcp import CheckContext, CheckResult, Service, StartupContext, ToolContext, ToolError
 from services.postgres import catalog
 from services.postgres.backend import Databases
 from services.postgres.budget import result_budget
@@ -41,7 +43,16 @@ from services.postgres.statements import StatementRunner
 
 VERSION = version("mcp-sse")
 
-service = Service(
+
+@dataclass(frozen=True, slots=True)
+class PostgresState:
+    """One pool per database (opened lazily) and the runner that applies the statement rules."""
+
+    databases: Databases
+    runner: StatementRunner
+
+
+service: Service[PostgresSettings, PostgresState] = Service(
     "postgres",
     version=VERSION,
     title="PostgreSQL",
@@ -53,13 +64,14 @@ service = Service(
     ),
     settings_class=PostgresSettings,
 )
+Context = ToolContext[PostgresSettings, PostgresState]
 
 
 @service.tool(title="List databases", read_only=True, idempotent=True)
-async def list_databases(ctx: ToolContext) -> ListDatabasesResult:
+async def list_databases(ctx: Context) -> ListDatabasesResult:
     """List the databases on the server that this service's role may connect to: name, owner, encoding
     and size. Pass one of these names as `database` to the other tools."""
-    databases: Databases = ctx.state.databases
+    databases = ctx.state.databases
     async with databases.connection(client_id=ctx.client_id) as connection:
         rows = await connection.fetch(catalog.DATABASES)
     return ListDatabasesResult(
@@ -74,7 +86,7 @@ async def list_databases(ctx: ToolContext) -> ListDatabasesResult:
     idempotent=False,
     hints=lambda settings: {"read_only": settings.read_only, "destructive": not settings.read_only},
 )
-async def execute_sql(args: ExecuteSqlArgs, ctx: ToolContext) -> ExecuteSqlResult:
+async def execute_sql(args: ExecuteSqlArgs, ctx: Context) -> ExecuteSqlResult:
     """Run exactly one SQL statement and return its columns (name, type) and rows as JSON.
 
     Pass values as $1, $2 ... placeholders with `params` instead of writing them into the SQL. Rows are
@@ -85,10 +97,8 @@ async def execute_sql(args: ExecuteSqlArgs, ctx: ToolContext) -> ExecuteSqlResul
     inside a READ ONLY transaction; DDL, DML, SET, COPY, DO, transaction control and side-effect functions
     are refused. Every statement has a timeout (POSTGRES_STATEMENT_TIMEOUT_S). A PostgreSQL error comes
     back with its SQLSTATE, message, detail and hint."""
-    databases: Databases = ctx.state.databases
-    runner: StatementRunner = ctx.state.runner
-    settings: PostgresSettings = ctx.settings
-    max_rows = args.max_rows or settings.postgres_max_rows
+    databases, runner = ctx.state.databases, ctx.state.runner
+    max_rows = args.max_rows or ctx.settings.postgres_max_rows
     async with databases.connection(args.database, client_id=ctx.client_id) as connection:
         result = await runner.execute(connection, args.query, args.params, max_rows)
     # model_construct: the rows are already JSON-ready; validating every value again would cost more
@@ -111,10 +121,10 @@ async def execute_sql(args: ExecuteSqlArgs, ctx: ToolContext) -> ExecuteSqlResul
 
 
 @service.tool(title="List tables and views", read_only=True, idempotent=True)
-async def list_tables(args: ListTablesArgs, ctx: ToolContext) -> ListTablesResult:
+async def list_tables(args: ListTablesArgs, ctx: Context) -> ListTablesResult:
     """List tables, partitioned tables, views, materialized views and foreign tables with their kind,
     estimated row count, total size and comment. Without `schema`, every user schema is listed."""
-    databases: Databases = ctx.state.databases
+    databases = ctx.state.databases
     async with databases.connection(args.database, client_id=ctx.client_id) as connection:
         if args.schema_name is not None and not await connection.fetchval(
             catalog.SCHEMA_EXISTS, args.schema_name
@@ -136,11 +146,11 @@ async def list_tables(args: ListTablesArgs, ctx: ToolContext) -> ListTablesResul
 
 
 @service.tool(title="Describe a table", read_only=True, idempotent=True)
-async def table_info(args: TableInfoArgs, ctx: ToolContext) -> TableInfoResult:
+async def table_info(args: TableInfoArgs, ctx: Context) -> TableInfoResult:
     """Describe one table or view: columns (type, nullable, default, comment), primary key, indexes,
     foreign keys both ways, constraints, estimated rows and size; the definition of a view. The name is
     matched exactly (case-sensitive, without quotes); `schema` picks among same-named tables."""
-    databases: Databases = ctx.state.databases
+    databases = ctx.state.databases
     async with databases.connection(args.database, client_id=ctx.client_id) as connection:
         oid = await catalog.find_relation(connection, args.table, args.schema_name)
         relation = await connection.fetchrow(catalog.RELATION, oid)
@@ -182,12 +192,12 @@ async def table_info(args: TableInfoArgs, ctx: ToolContext) -> TableInfoResult:
 
 
 @service.tool(title="Query statistics", read_only=True, idempotent=True)
-async def query_stats(args: QueryStatsArgs, ctx: ToolContext) -> QueryStatsResult:
+async def query_stats(args: QueryStatsArgs, ctx: Context) -> QueryStatsResult:
     """Show where the database spends its time: the top statements by total execution time from
     pg_stat_statements (calls, mean and total time, rows) when the extension is installed; otherwise
     database statistics (commits, cache hit ratio, tuples, deadlocks) and the busiest tables (scans,
     tuples, dead tuples, last vacuum/analyze), with a note on how to enable pg_stat_statements."""
-    databases: Databases = ctx.state.databases
+    databases = ctx.state.databases
     name = databases.database_name(args.database)
     async with databases.connection(args.database, client_id=ctx.client_id) as connection:
         schema = await connection.fetchval(catalog.STATEMENTS_EXTENSION)
@@ -226,12 +236,11 @@ async def query_stats(args: QueryStatsArgs, ctx: ToolContext) -> QueryStatsResul
 
 
 @service.tool(title="Explain a query", read_only=True, idempotent=True)
-async def explain_query(args: ExplainQueryArgs, ctx: ToolContext) -> ExplainQueryResult:
+async def explain_query(args: ExplainQueryArgs, ctx: Context) -> ExplainQueryResult:
     """Show PostgreSQL's plan for one statement as JSON (EXPLAIN FORMAT JSON): node types, estimated
     costs and rows. With analyze=true (read-write mode only) the statement really runs to report actual
     times, rows and buffers, inside a transaction that is rolled back afterwards."""
-    databases: Databases = ctx.state.databases
-    runner: StatementRunner = ctx.state.runner
+    databases, runner = ctx.state.databases, ctx.state.runner
     async with databases.connection(args.database, client_id=ctx.client_id) as connection:
         explained = await runner.explain(connection, args.query, args.params, args.analyze)
     plan = explained.get("Plan", {})
@@ -246,27 +255,24 @@ async def explain_query(args: ExplainQueryArgs, ctx: ToolContext) -> ExplainQuer
     )
 
 
-@service.on_startup
-async def open_databases(ctx: StartupContext) -> None:
-    settings: PostgresSettings = ctx.settings
-    server_settings = ctx.server_settings
+@service.lifespan
+async def open_databases(ctx: StartupContext[PostgresSettings]) -> AsyncIterator[PostgresState]:
+    settings, server_settings = ctx.settings, ctx.server_settings
     # Pools open lazily: start-up never waits for PostgreSQL.
-    ctx.state.databases = Databases(
+    databases = Databases(
         settings, client_share=server_settings.client_share, queue_timeout_s=server_settings.queue_timeout_s
     )
-    ctx.state.runner = StatementRunner(
+    runner = StatementRunner(
         read_only=settings.read_only,
         statement_timeout_s=settings.postgres_statement_timeout_s,
         result_budget=result_budget(settings.postgres_max_result_bytes, server_settings.max_reply_bytes),
     )
-
-
-@service.on_shutdown
-async def close_databases(ctx: StartupContext) -> None:
-    await ctx.state.databases.close()
+    try:
+        yield PostgresState(databases, runner)
+    finally:
+        await databases.close()
 
 
 @service.health_check("database")
-async def database(ctx: StartupContext) -> CheckResult:
-    databases: Databases = ctx.state.databases
-    return await databases.check()
+async def database(ctx: CheckContext[PostgresSettings, PostgresState]) -> CheckResult:
+    return await ctx.state.databases.check()

@@ -40,9 +40,9 @@ class ServiceEntry:
     def module(self) -> str:
         return f"services.{self.name}.service"
 
-    def load(self) -> Service:
+    def load(self) -> Service[Any, Any]:
         """Import the service module and return its :class:`Service` (ImportError: extra missing)."""
-        service: Service = importlib.import_module(self.module).service
+        service: Service[Any, Any] = importlib.import_module(self.module).service
         return service
 
 

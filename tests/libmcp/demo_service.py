@@ -26,7 +26,7 @@ class DemoSettings(ServiceSettings):
     demo_greeting: str = "hello"
 
 
-service = Service(
+service: Service[DemoSettings] = Service(
     "demo",
     version="0.0.1",
     title="Demo",
@@ -63,7 +63,7 @@ class FailArgs(ToolInput):
 
 
 @service.tool(read_only=True, idempotent=True)
-async def echo(args: EchoArgs, ctx: ToolContext) -> EchoResult:
+async def echo(args: EchoArgs, ctx: ToolContext[DemoSettings]) -> EchoResult:
     """Echo the text back, repeated."""
     return EchoResult(text=args.text * args.times, greeting=ctx.settings.demo_greeting)
 

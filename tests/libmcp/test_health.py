@@ -6,14 +6,14 @@ import asyncio
 
 import httpx
 
-from libmcp import CheckResult, Service, StartupContext
+from libmcp import CheckContext, CheckResult, Service
 
 service = Service("probed", version="1.0.0")
 check_runs: list[int] = []
 
 
 @service.health_check("backend")
-async def backend(ctx: StartupContext) -> CheckResult:
+async def backend(ctx: CheckContext) -> CheckResult:
     check_runs.append(1)
     await asyncio.sleep(0.3)  # a check that takes a while, as a database round trip can
     return CheckResult("ok", f"checked {len(check_runs)} times")

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 
-from libmcp import CheckResult, Server, ServerSettings, Service, StartupContext, create_app
+from libmcp import CheckContext, CheckResult, Server, ServerSettings, Service, create_app
 from libmcp.openapi import JSONRPC_MESSAGE_SCHEMA, answers, document
 from tests.libmcp.conftest import MODERN, envelope
 from tests.libmcp.demo_service import service as demo_service
@@ -69,7 +69,7 @@ sick = Service("sick", version="0.0.1", title="Sick", instructions="A service wh
 
 
 @sick.health_check("database")
-async def database_down(ctx: StartupContext) -> CheckResult:
+async def database_down(ctx: CheckContext) -> CheckResult:
     return CheckResult("down", "the database stand-in refuses connections")
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
-from libmcp import Service, ToolContext, ToolInput, ToolOutput
+from libmcp import Service, ServiceSettings, ToolContext, ToolInput, ToolOutput
 
 
 class Args(ToolInput):
@@ -31,6 +32,16 @@ class Page(ToolOutput):
 
 class Plain(BaseModel):
     ok: bool
+
+
+@dataclass(frozen=True)
+class State:
+    """A service's state, as its lifespan would yield it."""
+
+    root: str
+
+
+Context = ToolContext[ServiceSettings, State]
 
 
 def refusal(function: Callable[..., Any], **options: Any) -> tuple[str, Service]:
@@ -143,6 +154,15 @@ def test_a_second_context_is_refused() -> None:
     assert message == "tool read: parameter 'again' is a second ToolContext: a tool takes at most one"
 
 
+def test_a_second_context_is_refused_when_parametrized_too() -> None:
+    async def read(ctx: Context, again: ToolContext[ServiceSettings, State]) -> Result:
+        """Read."""
+        return Result(ok=True)
+
+    message, _ = refusal(read)
+    assert message == "tool read: parameter 'again' is a second ToolContext: a tool takes at most one"
+
+
 def test_the_arguments_model_after_the_context_is_refused_since_both_are_passed_by_position() -> None:
     async def read(ctx: ToolContext, args: Args) -> Result:
         """Read."""
@@ -176,10 +196,24 @@ def test_star_parameters_are_refused(star: str) -> None:
 
 @pytest.mark.parametrize(
     "signature",
-    ["()", "(args: Args)", "(ctx: ToolContext)", "(args: Args, ctx: ToolContext)"],
+    [
+        "()",
+        "(args: Args)",
+        "(ctx: ToolContext)",
+        "(args: Args, ctx: ToolContext)",
+        "(ctx: ToolContext[ServiceSettings, State])",
+        "(args: Args, ctx: Context)",
+    ],
 )
 def test_every_shape_libmcp_can_call_is_accepted(signature: str) -> None:
-    namespace: dict[str, Any] = {"Args": Args, "Result": Result, "ToolContext": ToolContext}
+    namespace: dict[str, Any] = {
+        "Args": Args,
+        "Result": Result,
+        "ToolContext": ToolContext,
+        "ServiceSettings": ServiceSettings,
+        "State": State,
+        "Context": Context,
+    }
     exec(f"async def read{signature} -> Result:\n    'Read.'\n    return Result(ok=True)\n", namespace)
     service = Service("registration-test", version="0")
     service.tool()(namespace["read"])
