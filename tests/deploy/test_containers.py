@@ -94,7 +94,11 @@ def test_a_build_without_a_known_service_stops_naming_the_argument(
     # After built_images, so every step before the refusal comes from the cache (about a second).
     probe = "mcp-sse-test/no-service:latest"
     offline = ["--pull=never", "--network=none", "--build-arg", "PIP_OFFLINE=1"]
-    result = podman.run("build", *offline, *build_args, "-t", probe, ".", timeout=600, check=False)
+    try:
+        result = podman.run("build", *offline, *build_args, "-t", probe, ".", timeout=600, check=False)
+    finally:
+        # The steps before the refusal stay behind as untagged images.
+        podman.run("image", "prune", "--force", "--filter", "label=io.mcp-sse.stage", check=False)
     assert result.returncode != 0
     assert refusal in result.stderr
     assert podman.run("image", "exists", probe, check=False).returncode == 1
