@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,16 @@ def test_the_image_is_the_named_service_stage_plus_the_virtualenv_of_the_build_s
     assert 'service_extra.py config/services.yaml "${SERVICE-}"' in stages["build"]
     assert stages["image"].startswith("FROM ${SERVICE}\nARG SERVICE\n")
     assert "COPY --from=build /opt/venv /opt/venv\n" in stages["image"]
+
+
+def test_build_stage_copies_every_package_the_wheel_holds() -> None:
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    dockerignore = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    build = _stages()["build"]
+    for package in packages:
+        assert f"COPY {package}/ {package}/\n" in build, f"the Dockerfile does not copy {package}/"
+        assert f"!{package}/" in dockerignore, f".dockerignore keeps {package}/ out of the build context"
 
 
 def test_runtime_stage_is_python_slim_with_a_fixed_non_root_user() -> None:
