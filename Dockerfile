@@ -6,6 +6,7 @@
 # more than services/: libmcp/, the registry (config/) and the healthcheck probe.
 # Where pip cannot reach an index from inside the build, put the wheels in ./wheels
 # (scripts/setup.d/50-containers.sh) and build with --build-arg PIP_OFFLINE=1 --network=none.
+# No default on purpose: BuildKit's InvalidDefaultArgInFrom warning says SERVICE is required.
 ARG SERVICE
 
 # Build stage, on the full python image (compilers for any sdist, binutils for strip): a virtualenv
