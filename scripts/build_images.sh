@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Build the mcp-sse images: Dockerfile.base first, then services/<name>/Dockerfile for each service.
+# Build the mcp-sse images, one per service, from the one Dockerfile with --build-arg SERVICE=<name>.
 #
 #   scripts/build_images.sh [--offline] [NAME...]      NAME: postgres, fetch, ... (default: all)
 #
 # Tags come from config/services.yaml (image repository) and pyproject.toml (version):
-# mcp-sse/<name>:<version>, plus mcp-sse/base:<version>. --offline installs only from ./wheels
+# mcp-sse/<name>:<version>. --offline installs only from ./wheels
 # (scripts/setup.d/50-containers.sh downloads them) and builds with --network=none.
 # Engine: $CONTAINER_ENGINE, else docker when its daemon answers, else podman.
 # Prints one line per image: name, build seconds, size in MB.
@@ -62,29 +62,28 @@ if [ "$offline" -eq 1 ]; then
 fi
 
 build() {
-  local tag="$1" dockerfile="$2" started size
+  local name="$1" tag="$2" started size
+  local args=("${flags[@]}" --build-arg "SERVICE=$name" -f Dockerfile)
   started=$(date +%s)
   # podman keeps each build stage as an untagged image, which is also its build cache. Tagging the
   # stage (<tag>-build) keeps that cache while the stale copies of earlier builds are pruned below.
-  if [ "$engine" = podman ] && grep -q "^FROM .* AS build$" "$dockerfile" &&
-    ! "$engine" build "${flags[@]}" --target build -f "$dockerfile" -t "$tag-build" . >"${BUILD_LOG:-/dev/null}" 2>&1; then
-    say "FAILED: the build stage of $dockerfile; rerun with BUILD_LOG=/dev/stderr to see the build output"
+  if [ "$engine" = podman ] &&
+    ! "$engine" build "${args[@]}" --target build -t "$tag-build" . >"${BUILD_LOG:-/dev/null}" 2>&1; then
+    say "FAILED: the build stage of $tag; rerun with BUILD_LOG=/dev/stderr to see the build output"
     return 1
   fi
-  if ! "$engine" build "${flags[@]}" -f "$dockerfile" -t "$tag" . >"${BUILD_LOG:-/dev/null}" 2>&1; then
-    say "FAILED: $tag from $dockerfile; rerun with BUILD_LOG=/dev/stderr to see the build output"
+  if ! "$engine" build "${args[@]}" -t "$tag" . >"${BUILD_LOG:-/dev/null}" 2>&1; then
+    say "FAILED: $tag; rerun with BUILD_LOG=/dev/stderr to see the build output"
     return 1
   fi
   size=$("$engine" image inspect --format '{{.Size}}' "$tag")
   printf '%-28s %4ss %6s MB\n' "$tag" "$(($(date +%s) - started))" "$((size / 1000000))"
 }
 
-build "mcp-sse/base:$version" Dockerfile.base
-flags+=(--build-arg "BASE_IMAGE=mcp-sse/base:$version")
 for name in "${names[@]}"; do
   repository="$(awk -v n="$name" '$1 == n { print $2 }' <<<"$registry")"
   [ -n "$repository" ] || { say "unknown service $name; known: $(cut -d' ' -f1 <<<"$registry" | xargs)"; exit 2; }
-  build "$repository:$version" "services/$name/Dockerfile"
+  build "$name" "$repository:$version"
 done
 # Untagged images of ours (label io.mcp-sse.stage): replaced service images and stale build stages.
 "$engine" image prune --force --filter label=io.mcp-sse.stage >/dev/null 2>&1 || true

@@ -3,7 +3,8 @@
 #
 #   scripts/cleanup.sh [--images] [--networks]
 #
-# --images     also remove the mcp-sse images (every service's, mcp-sse/base, the build stages' cache)
+# --images     also remove the mcp-sse images (every service's, the build stages' cache, and the
+#              mcp-sse/base image that builds before the single Dockerfile made)
 # --networks   also remove litellm-net and postgres-net; refused while other containers still use them
 # Volumes on the host (./workspace, ./shared) are never touched.
 set -euo pipefail
@@ -40,6 +41,7 @@ fi
 
 if [ "$images" = 1 ]; then
   version="$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n1)"
+  # base: the separate runtime image of earlier versions, still on hosts that built one.
   for repository in base postgres fetch filesystem github monitoring; do
     for tag in "mcp-sse/$repository:$version" "mcp-sse/$repository:$version-build"; do
       if "$engine" image inspect "$tag" >/dev/null 2>&1; then

@@ -130,7 +130,7 @@ class BuiltImage:
 
 @pytest.fixture(scope="session")
 def built_images(podman: Podman) -> dict[str, BuiltImage]:
-    """Every image, built from the repository's Dockerfiles by scripts/build_images.sh --offline."""
+    """Every image, built from the repository's Dockerfile by scripts/build_images.sh --offline."""
     env = {**podman.env, "CONTAINER_ENGINE": "podman"}
     result = _run(["scripts/build_images.sh", "--offline"], env, timeout=1200)
     images: dict[str, BuiltImage] = {}

@@ -1009,21 +1009,18 @@ def test_kind_config_keeps_the_network_policy_enforcing_cni_and_maps_the_node_po
     assert mappings == {(30000 + index, 30000 + index, "127.0.0.1") for index in range(1, 6)}
 
 
-def test_skaffold_builds_every_registry_image_from_the_repo_dockerfiles() -> None:
+def test_skaffold_builds_every_registry_image_from_the_one_dockerfile() -> None:
     config = _skaffold()
     assert (config["apiVersion"], config["kind"]) == ("skaffold/v4beta13", "Config")
     artifacts = {artifact["image"]: artifact for artifact in config["build"]["artifacts"]}
     images = {entry["image"]: name for name, entry in registry()["services"].items()}
-    assert set(artifacts) == set(images) | {"mcp-sse/base"}
-    assert (ROOT / artifacts["mcp-sse/base"]["docker"]["dockerfile"]).is_file()
+    assert set(artifacts) == set(images)
     for image, name in images.items():
         artifact = artifacts[image]
-        dockerfile = ROOT / artifact["docker"]["dockerfile"]
-        assert artifact["docker"]["dockerfile"] == f"services/{name}/Dockerfile"
         assert artifact["context"] == "."
-        assert dockerfile.is_file(), dockerfile
-        assert artifact["requires"] == [{"image": "mcp-sse/base", "alias": "BASE_IMAGE"}]
-        assert re.search(r"^ARG BASE_IMAGE\b", dockerfile.read_text(encoding="utf-8"), re.MULTILINE)
+        assert artifact["docker"] == {"dockerfile": "Dockerfile", "buildArgs": {"SERVICE": name}}
+        assert "requires" not in artifact
+    assert re.search(r"^FROM \$\{SERVICE\}$", (ROOT / "Dockerfile").read_text(encoding="utf-8"), re.MULTILINE)
 
 
 def test_skaffold_deploys_the_chart_with_its_built_images_and_forwards_8001_to_8005() -> None:

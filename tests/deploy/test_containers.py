@@ -1,6 +1,6 @@
 """The container tier: the repository's images and docker-compose.yml, built and run for real under podman.
 
-The images are built from Dockerfile.base and services/<name>/Dockerfile with --network=none (pip
+The images are built from the one Dockerfile (--build-arg SERVICE=<name>) with --network=none (pip
 installs from ./wheels only), docker-compose drives podman through its Docker-compatible socket, and
 ./deploy.sh does the deployment. Stand-ins: a real PostgreSQL 15 container on postgres-net only, and a
 web container on litellm-net that serves a page for mcp-fetch and the project's GitHub REST stand-in
@@ -66,6 +66,8 @@ def test_images_run_the_service_as_a_fixed_non_root_user_with_healthcheck_and_st
     config = image["Config"]
     assert config["User"] == "10001:10001"
     assert config["Cmd"] == ["mcp-sse", "serve", name]
+    assert set(config["ExposedPorts"]) == {f"{REGISTRY[name].port}/tcp", f"{REGISTRY[name].metrics_port}/tcp"}
+    assert config["Labels"]["org.opencontainers.image.title"] == f"mcp-sse {name}"
     assert config["StopSignal"] == "SIGTERM"
     # podman shows the healthcheck beside Config (Docker inside it).
     healthcheck = image.get("Healthcheck") or config["Healthcheck"]
@@ -76,6 +78,30 @@ def test_images_run_the_service_as_a_fixed_non_root_user_with_healthcheck_and_st
         str(REGISTRY[name].port),
     ]
     assert "MCP_HOST=0.0.0.0" in config["Env"]
+
+
+@pytest.mark.parametrize(
+    ("build_args", "refusal"),
+    [
+        ([], "the build argument SERVICE is required: --build-arg SERVICE=<postgres|fetch|"),
+        (["--build-arg", "SERVICE=redis"], "unknown SERVICE 'redis' (--build-arg SERVICE=...); known: "),
+    ],
+    ids=["missing", "unknown"],
+)
+def test_a_build_without_a_known_service_stops_naming_the_argument(
+    podman: Podman, built_images: dict[str, BuiltImage], build_args: list[str], refusal: str
+) -> None:
+    # After built_images, so every step before the refusal comes from the cache (about a second).
+    probe = "mcp-sse-test/no-service:latest"
+    offline = ["--pull=never", "--network=none", "--build-arg", "PIP_OFFLINE=1"]
+    try:
+        result = podman.run("build", *offline, *build_args, "-t", probe, ".", timeout=600, check=False)
+    finally:
+        # The steps before the refusal stay behind as untagged images.
+        podman.run("image", "prune", "--force", "--filter", "label=io.mcp-sse.stage", check=False)
+    assert result.returncode != 0
+    assert refusal in result.stderr
+    assert podman.run("image", "exists", probe, check=False).returncode == 1
 
 
 def test_images_carry_no_compiler_pip_or_package_cache(

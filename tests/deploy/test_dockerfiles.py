@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS = REPO_ROOT / ".tools"
 REGISTRY = load_registry()
 VERSION = re.search(r'^version = "(.+)"$', (REPO_ROOT / "pyproject.toml").read_text(), re.M)[1]  # type: ignore[index]
-SERVICE_DOCKERFILES = {name: REPO_ROOT / "services" / name / "Dockerfile" for name in REGISTRY.services}
-DOCKERFILES = [
-    REPO_ROOT / "Dockerfile.base",
-    *SERVICE_DOCKERFILES.values(),
-    REPO_ROOT / "tests" / "deploy" / "containers" / "testdb.Dockerfile",
-]
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+DOCKERFILES = [DOCKERFILE, REPO_ROOT / "tests" / "deploy" / "containers" / "testdb.Dockerfile"]
 SCRIPTS = [
     "deploy.sh",
     "scripts/build_images.sh",
@@ -98,26 +95,91 @@ def test_every_hadolint_ignore_is_explained_on_the_line_above(dockerfile: Path) 
             assert above.startswith("# ") and "hadolint" not in above, f"{dockerfile}:{number + 1}"
 
 
+def _stages() -> dict[str, str]:
+    """The Dockerfile's stages by name (the unnamed last one is "image"), each its text from its FROM
+    line up to the comments that introduce the next stage."""
+    stages: dict[str, str] = {}
+    for stage in re.split(r"^(?=FROM )", DOCKERFILE.read_text(encoding="utf-8"), flags=re.M)[1:]:
+        lines = stage.splitlines()
+        while not lines[-1].strip() or lines[-1].startswith("#"):
+            lines.pop()
+        named = re.match(r"FROM \S+ AS (\S+)$", lines[0])
+        stages[named[1] if named else "image"] = "\n".join(lines) + "\n"
+    return stages
+
+
+def test_the_one_dockerfile_has_a_stage_for_exactly_the_registry_services() -> None:
+    assert list(_stages()) == ["build", "runtime", *REGISTRY.services, "image"]
+    leftovers = list(REPO_ROOT.glob("services/*/Dockerfile")) + list(REPO_ROOT.glob("Dockerfile.*"))
+    assert leftovers == [], "every image is built from the root Dockerfile"
+
+
 @pytest.mark.parametrize("name", list(REGISTRY.services))
-def test_service_dockerfile_installs_its_extra_and_serves_its_port(name: str) -> None:
+def test_service_stage_serves_the_registry_ports_and_runs_its_service(name: str) -> None:
     entry = REGISTRY[name]
-    text = SERVICE_DOCKERFILES[name].read_text(encoding="utf-8")
-    assert f"ARG BASE_IMAGE=mcp-sse/base:{VERSION}\n" in text
-    assert "FROM python:3.12 AS build\n" in text
-    assert f'"/src[{entry.extra}]"' in text
-    assert f"EXPOSE {entry.port} {entry.metrics_port}\n" in text
-    assert f'"/opt/mcp-sse/healthcheck.py", "{entry.port}"' in text
-    assert text.rstrip().endswith(f'CMD ["mcp-sse", "serve", "{name}"]')
-    assert "USER 10001:10001" in text
+    stage = _stages()[name]
+    assert stage.startswith(f"FROM runtime AS {name}\n")
+    assert f"EXPOSE {entry.port} {entry.metrics_port}\n" in stage
+    assert f'"/opt/mcp-sse/healthcheck.py", "{entry.port}"' in stage
+    assert ('"--allow-degraded"' in stage) == (name == "postgres")  # its /health is 503 without a database
+    assert stage.rstrip().endswith(f'CMD ["mcp-sse", "serve", "{name}"]')
 
 
-def test_base_image_is_python_slim_with_a_fixed_non_root_user() -> None:
-    text = (REPO_ROOT / "Dockerfile.base").read_text(encoding="utf-8")
-    assert "FROM python:3.12-slim\n" in text
-    assert "useradd --no-log-init --uid 10001 --gid 10001" in text
-    assert "USER 10001:10001" in text
-    assert "STOPSIGNAL SIGTERM" in text
-    assert "MCP_HOST=0.0.0.0" in text
+def test_the_image_is_the_named_service_stage_plus_the_virtualenv_of_the_build_stage() -> None:
+    stages = _stages()
+    assert "FROM python:3.12 AS build\n" in stages["build"]
+    assert '"/src[$extra]"' in stages["build"]
+    assert 'service_extra.py config/services.yaml "${SERVICE-}"' in stages["build"]
+    assert stages["image"].startswith("FROM ${SERVICE}\nARG SERVICE\n")
+    assert "COPY --from=build /opt/venv /opt/venv\n" in stages["image"]
+
+
+def test_build_stage_copies_every_package_the_wheel_holds() -> None:
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    dockerignore = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    build = _stages()["build"]
+    for package in packages:
+        assert f"COPY {package}/ {package}/\n" in build, f"the Dockerfile does not copy {package}/"
+        assert f"!{package}/" in dockerignore, f".dockerignore keeps {package}/ out of the build context"
+
+
+def test_runtime_stage_is_python_slim_with_a_fixed_non_root_user() -> None:
+    stage = _stages()["runtime"]
+    assert stage.startswith("FROM python:3.12-slim AS runtime\n")
+    assert "useradd --no-log-init --uid 10001 --gid 10001" in stage
+    assert "USER 10001:10001" in stage
+    assert "STOPSIGNAL SIGTERM" in stage
+    assert "MCP_HOST=0.0.0.0" in stage
+    assert "SERVICE" not in stage  # so the five images share its layers
+
+
+def _service_extra(*args: str) -> subprocess.CompletedProcess[str]:
+    script = REPO_ROOT / "scripts" / "container" / "service_extra.py"
+    return subprocess.run(
+        [sys.executable, script, "config/services.yaml", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("name", list(REGISTRY.services))
+def test_build_step_installs_the_extra_the_registry_names(name: str) -> None:
+    result = _service_extra(name)
+    assert (result.returncode, result.stdout) == (0, f"{REGISTRY[name].extra}\n")
+
+
+def test_build_step_refuses_a_missing_or_unknown_service_naming_the_argument() -> None:
+    missing = _service_extra("")
+    assert missing.returncode == 1
+    assert "the build argument SERVICE is required: --build-arg SERVICE=<postgres|fetch|" in missing.stderr
+    unknown = _service_extra("redis")
+    assert unknown.returncode == 1
+    assert f"unknown SERVICE 'redis' (--build-arg SERVICE=...); known: {', '.join(REGISTRY.services)}" in (
+        unknown.stderr
+    )
 
 
 # docker-compose.yml -----------------------------------------------------------------------------------
@@ -200,7 +262,8 @@ def test_compose_service_matches_the_registry(resolved_compose: dict[str, Any], 
     service = resolved_compose["services"][entry.container]
     assert service["container_name"] == entry.container
     assert service["image"] == f"{entry.image}:{VERSION}"
-    assert service["build"]["dockerfile"] == f"services/{name}/Dockerfile"
+    assert service["build"]["dockerfile"] == "Dockerfile"
+    assert service["build"]["args"] == {"SERVICE": name}
     assert service["ports"] == [f"127.0.0.1:{entry.port}:{entry.port}/tcp"]
     assert sorted(service["networks"]) == sorted(entry.networks)
     assert service["healthcheck"]["test"][:4] == [
