@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -143,6 +143,10 @@ class ServiceApp:
         self.state = pages.state
         self._auth = auth
         self._description: dict[str, Any] = {}
+
+    def lifespan(self) -> AbstractAsyncContextManager[None]:
+        """The service's start-up and shutdown, for driving the app without a server (tests, benches)."""
+        return self.pages.router.lifespan_context(self.pages)
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document: FastAPI's description of the pages plus the MCP endpoints of the table,

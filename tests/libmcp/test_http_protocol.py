@@ -93,7 +93,7 @@ async def answer_through(
     app = create_app(server)
     config = uvicorn.Config(app, log_config=None, lifespan="off")
     transport = RecordingTransport()
-    async with app.pages.router.lifespan_context(app.pages):
+    async with app.lifespan():
         protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
         protocol.connection_made(transport)
         protocol.data_received(request)

@@ -143,7 +143,7 @@ async def test_a_lifespan_that_raises_before_yielding_fails_start_up_with_its_er
 
     app = create_app(Server(service, PoolSettings(), ServerSettings.model_validate({})))
     with pytest.raises(ConnectionRefusedError) as caught:
-        async with app.router.lifespan_context(app):
+        async with app.lifespan():
             pytest.fail("the app served although its lifespan failed")
     assert str(caught.value) == "pool primary at 127.0.0.1:1 refused the connection"
 
