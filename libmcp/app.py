@@ -144,7 +144,7 @@ class ServiceApp:
         self._auth = auth
         self._description: dict[str, Any] = {}
 
-    def lifespan(self) -> AbstractAsyncContextManager[None]:
+    def lifespan(self) -> AbstractAsyncContextManager[Any]:
         """The service's start-up and shutdown, for driving the app without a server (tests, benches)."""
         return self.pages.router.lifespan_context(self.pages)
 
