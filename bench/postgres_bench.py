@@ -183,7 +183,7 @@ def run(seconds: float, pool_size: int) -> list[Result]:
             "MCP_PORT": str(port),
             "MCP_METRICS_PORT": "0",
         }
-        with process([sys.executable, "-m", "services.cli", "serve", "postgres"], port, env) as pid:
+        with process([sys.executable, "-m", "fleet.cli", "serve", "postgres"], port, env) as pid:
             return run_client(measure(port, url, seconds, pid))
     finally:
         server.destroy()

@@ -218,7 +218,7 @@ def run_starts(starts: int, names: tuple[str, ...] = SERVICE_NAMES) -> list[Star
 
 IMPORT_STEPS = (
     "libmcp",
-    "services.cli",
+    "fleet.cli",
     "services.filesystem.service",
     "asyncpg",
     "services.postgres.service",

@@ -197,7 +197,7 @@ def workloads(names: tuple[str, ...] = SERVICE_NAMES) -> Iterator[dict[str, Work
 
 
 def service_command(name: str) -> list[str]:
-    return [sys.executable, "-m", "services.cli", "serve", name]
+    return [sys.executable, "-m", "fleet.cli", "serve", name]
 
 
 def service_env(workload: Workload, port: int, **extra: str) -> dict[str, str]:

@@ -125,7 +125,7 @@ class Service:
         started = time.monotonic()
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", self.name],
+                [sys.executable, "-m", "fleet.cli", "serve", self.name],
                 cwd=REPO_ROOT,
                 env=self.env,
                 stdout=log,

@@ -183,7 +183,7 @@ def run(seconds: float) -> list[Result]:
             )
         port = free_port()
         fs_env = {"ALLOWED_PATHS": f"{root}:ro", "MCP_PORT": str(port), "MCP_METRICS_PORT": "0"}
-        with process([sys.executable, "-m", "services.cli", "serve", "filesystem"], port, fs_env):
+        with process([sys.executable, "-m", "fleet.cli", "serve", "filesystem"], port, fs_env):
             results += run_client(
                 measure("filesystem", port, ["mcp", "rpc", "sse"], "read_file", read_args, seconds)
             )

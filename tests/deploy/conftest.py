@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.registry import load_registry
+from fleet.registry import load_registry
 from tests.support.servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

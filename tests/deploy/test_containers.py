@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from services.registry import load_registry
+from fleet.registry import load_registry
 from tests.deploy.conftest import TEST_DB, TEST_WEB, BuiltImage, Deployment, Podman
 
 # The first test builds every image and the next ones start the deployment, inside their set-up.

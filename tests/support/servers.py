@@ -71,7 +71,7 @@ def _run(config: uvicorn.Config) -> Iterator[str]:
 
 
 class ServiceProcess:
-    """``python -m services.cli serve NAME`` on free loopback ports, stopped with SIGTERM."""
+    """``python -m fleet.cli serve NAME`` on free loopback ports, stopped with SIGTERM."""
 
     def __init__(self, name: str, env: Mapping[str, str] | None = None, *, metrics: bool = False) -> None:
         self.name = name
@@ -91,7 +91,7 @@ class ServiceProcess:
 
     def start(self, timeout: float = 30) -> ServiceProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", self.name],
+            [sys.executable, "-m", "fleet.cli", "serve", self.name],
             env=self.env,
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,

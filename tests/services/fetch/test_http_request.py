@@ -10,7 +10,7 @@ from mcp import Client
 
 from libmcp.config import load_settings
 from services.fetch.settings import FetchSettings
-from services.registry import load_registry
+from fleet.registry import load_registry
 from tests.services.fetch.conftest import FetchService, running_fetch_service, text_of
 from tests.services.fetch.pageserver import PageServer, Received, Reply
 

@@ -7,7 +7,7 @@ import pytest
 from libmcp import SettingsError
 from libmcp.config import load_settings
 from services.github.settings import GithubSettings
-from services.registry import load_registry
+from fleet.registry import load_registry
 from tests.support.servers import ServiceProcess
 
 
