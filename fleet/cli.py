@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-from libmcp import SettingsError, build_server, serve
 from fleet import client_config
 from fleet.registry import ServiceEntry, load_registry
+from libmcp import SettingsError, build_server, serve
 
 LocalCleanup = Callable[[], None]
 

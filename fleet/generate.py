@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from libmcp.tools import Tool
 from fleet.registry import EnvVar, Registry, ServiceEntry, load_registry
+from libmcp.tools import Tool
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_EXAMPLE = REPO_ROOT / "secrets" / "sse.env.example"

@@ -7,10 +7,10 @@ import re
 import pytest
 import yaml
 
-from libmcp.config import variable_names
 from fleet import generate
 from fleet.client_config import ConfigOptions, litellm_config, service_url
 from fleet.registry import load_registry
+from libmcp.config import variable_names
 from tests.support.servers import REPO_ROOT
 
 REGISTRY = load_registry()

@@ -236,6 +236,8 @@ def deployment(
             "--no-healthcheck",
             "-v",
             f"{REPO_ROOT / 'tests'}:/stub/tests:ro",
+            "-v",
+            f"{REPO_ROOT / 'harness'}:/stub/harness:ro",  # the GitHub stand-in
             "-e",
             "PYTHONPATH=/stub",
             built_images["github"].tag,  # it has starlette and uvicorn

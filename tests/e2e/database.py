@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import asyncpg
 
-from tests.services.postgres.conftest import Cluster, create_databases, run_async, start_cluster
+from harness.postgres import Cluster, create_databases, run_async, start_cluster
 
 
 async def _seed(database_url: str, marker: str) -> None:
