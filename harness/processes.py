@@ -113,7 +113,7 @@ class ServiceProcess:
     def start(self, timeout: float = 30) -> ServiceProcess:
         """Start the child and wait until it answers; raises with its output if it exits or hangs."""
         if self._log is None:
-            self._log = self.log_path.open("ab") if self.log_path else tempfile.TemporaryFile()
+            self._log = self.log_path.open("a+b") if self.log_path else tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             self.command,
             cwd=REPO_ROOT,
