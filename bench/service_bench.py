@@ -81,7 +81,7 @@ class ServiceResult:
 def backend(name: str, command: list[str], port: int) -> ServiceProcess:
     """A backend process (page server, stand-in) on ``port``, ready once ``/`` answers anything.
 
-    It gets a bare environment (no proxies, no ``MCP_*``) so nothing of the caller's reaches it.
+    It gets a bare environment (PATH and PYTHONPATH): none of the caller's proxies or settings.
     """
     return ServiceProcess(
         name, command=command, port=port, health_path="/", ready_statuses=None, inherit_env=False
