@@ -26,6 +26,7 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 SERVICE_READY = frozenset({200, 503})  # 503: up, with a backend down
+ERROR_TAIL = 20_000  # characters of a failed child's output quoted in the error
 
 
 def free_port() -> int:
@@ -125,12 +126,14 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.output()}")
+                code = self.process.returncode
+                raise RuntimeError(f"{self.name} exited with {code}:\n{self.output(ERROR_TAIL)}")
             if self._answers():
                 return self
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"{self.name} did not answer on {self.url} in {timeout} s:\n{self.output()}")
+        silent = f"{self.name} did not answer on {self.url} in {timeout} s"
+        raise RuntimeError(f"{silent}:\n{self.output(ERROR_TAIL)}")
 
     def _answers(self) -> bool:
         with contextlib.suppress(httpx.HTTPError):
@@ -138,15 +141,15 @@ class ServiceProcess:
             return self.ready_statuses is None or status in self.ready_statuses
         return False
 
-    def output(self, last_chars: int = 20_000) -> str:
-        """What the child printed so far (stdout and stderr), its last ``last_chars`` characters."""
+    def output(self, last_chars: int | None = None) -> str:
+        """What the child printed so far (stdout and stderr): all of it, or its last ``last_chars``."""
         if self._log is None:
             return ""
         # pread leaves the file offset, which the child shares, where the child's writes put it.
         size = os.fstat(self._log.fileno()).st_size
-        start = max(0, size - 4 * last_chars)
+        start = 0 if last_chars is None else max(0, size - 4 * last_chars)
         text = os.pread(self._log.fileno(), size - start, start).decode(errors="replace")
-        return text[-last_chars:]
+        return text if last_chars is None else text[-last_chars:]
 
     def terminate(self) -> None:
         """SIGTERM: the service drains and exits."""
