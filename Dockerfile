@@ -33,6 +33,7 @@ RUN --mount=type=bind,target=/context \
 COPY config/ config/
 COPY libmcp/ libmcp/
 COPY services/ services/
+COPY fleet/ fleet/
 COPY scripts/container/service_extra.py /tmp/service_extra.py
 ARG SERVICE
 RUN --mount=type=bind,target=/context \

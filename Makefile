@@ -19,8 +19,8 @@ bench:
 # Bootstraps first, like test: on a fresh machine ruff and mypy come with the dev extra.
 lint:
 	@bash scripts/bootstrap.sh test
-	$(VENV)/bin/ruff check libmcp services tests bench
-	$(VENV)/bin/ruff format --check libmcp services tests bench
+	$(VENV)/bin/ruff check libmcp services fleet harness tests bench
+	$(VENV)/bin/ruff format --check libmcp services fleet harness tests bench
 	$(VENV)/bin/mypy
 
 clean:

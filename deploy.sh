@@ -336,7 +336,7 @@ cmd_local() {
   local names=() arg
   for arg in "$@"; do names+=("$(service_name "$arg")"); done
   bash scripts/bootstrap.sh run
-  exec .venv/bin/python -m services.cli up "${names[@]}"
+  exec .venv/bin/python -m fleet.cli up "${names[@]}"
 }
 
 cmd_k8s() {

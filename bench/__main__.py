@@ -130,25 +130,33 @@ def run_fetch(budget: Budget) -> Any:
 
 
 def run_soak(budget: Budget) -> Any:
-    from bench import soak
-
-    result = soak.run(budget.soak_s, 64)
-    soak.print_report(result)
-    return dataclasses.asdict(result) | {"passed": result.passed}
+    """The fault-injection soak (tests/faults/soak.py) in a subprocess; its report, passed or not."""
+    with tempfile.TemporaryDirectory() as directory:
+        out = Path(directory) / "soak.json"
+        completed = subprocess.run(
+            [sys.executable, "-m", "tests.faults.soak", "--seconds", str(budget.soak_s), "--json", str(out)],
+            cwd=report.REPO_ROOT,
+            timeout=budget.soak_s + 600,
+            check=False,
+        )
+        if not out.exists():
+            raise RuntimeError(f"the soak exited {completed.returncode} without a report")
+        return json.loads(out.read_text())
 
 
 def run_profile(budget: Budget) -> Any:
     """Server CPU per call (independent of the machine's load), then py-spy on the noop service under load."""
     from bench import app_cost
     from bench.loadgen import run_client, run_load
-    from bench.transport_bench import free_port, post_user, process
+    from bench.transport_bench import module_server, post_user
+    from harness.processes import free_port
 
     rate, concurrency = 200, 16
     cpu = cpu_per_call(budget.profile_s / 2, concurrency)
     in_process = app_cost.run()
     port = free_port()
     with (
-        process([sys.executable, "-m", "bench.noop_service", str(port)], port) as pid,
+        module_server("bench.noop_service", port) as noop,
         tempfile.TemporaryDirectory() as directory,
     ):
         raw = Path(directory) / "profile.txt"
@@ -157,7 +165,7 @@ def run_profile(budget: Budget) -> Any:
                 str(Path(sys.executable).with_name("py-spy")),
                 "record",
                 "--pid",
-                str(pid),
+                str(noop.pid),
                 "--duration",
                 str(int(budget.profile_s)),
                 "--rate",
@@ -201,20 +209,21 @@ def cpu_per_call(seconds: float, concurrency: int) -> list[dict[str, Any]]:
     import psutil
 
     from bench.loadgen import run_client, run_load
-    from bench.transport_bench import REPO_ROOT as ROOT
-    from bench.transport_bench import free_port, post_user, process
+    from bench.transport_bench import module_server, post_user
+    from harness.processes import REPO_ROOT as ROOT
+    from harness.processes import free_port
 
     targets = [
-        ("floor", [sys.executable, "-m", "bench.floor_server"], ["/mcp"]),
-        ("libmcp noop", [sys.executable, "-m", "bench.noop_service"], ["/mcp", "/rpc"]),
-        ("sdk", [sys.executable, "-m", "bench.reference_server"], ["/mcp"]),
+        ("floor", "bench.floor_server", ["/mcp"]),
+        ("libmcp noop", "bench.noop_service", ["/mcp", "/rpc"]),
+        ("sdk", "bench.reference_server", ["/mcp"]),
     ]
     rows = []
-    for name, command, paths in targets:
+    for name, module, paths in targets:
         port = free_port()
         extra = [str(ROOT)] if name == "sdk" else []
-        with process([*command, str(port), *extra], port) as pid:
-            server = psutil.Process(pid)
+        with module_server(module, port, *extra) as child:
+            server = psutil.Process(child.pid)
             for path in paths:
                 make = post_user(port, path, "noop", {})
                 run_client(run_load("warm", make, concurrency, seconds=0.5, warmup_s=0))

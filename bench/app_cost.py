@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from bench.transport_bench import REPO_ROOT
+from harness.processes import REPO_ROOT
 
 REQUEST = orjson.dumps(
     {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "noop", "arguments": {}}}

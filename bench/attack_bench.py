@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import os
 import re
 import select
 import socket
@@ -44,19 +45,11 @@ from typing import Any
 
 import psutil
 
-from bench.http_client import Connection, HttpResponse
 from bench.loadgen import percentile, run_client
-from bench.service_bench import (
-    PeakRss,
-    Workload,
-    call_once,
-    child,
-    service_command,
-    service_env,
-    tree_rss,
-    workloads,
-)
-from bench.transport_bench import HEADERS, HOST, REPO_ROOT, free_port, process, tool_call_body
+from bench.service_bench import PeakRss, Workload, backend, call_once, service_env, tree_rss, workloads
+from bench.transport_bench import HEADERS, tool_call_body
+from harness.http_client import Connection, HttpResponse
+from harness.processes import HOST, REPO_ROOT, ServiceProcess, free_port
 from libmcp.config import ServerSettings
 from services.postgres.settings import PostgresSettings
 
@@ -1035,8 +1028,7 @@ def run_class(attack: AttackClass, workload: Workload, seconds: float, page_url:
     """Start the service, measure the well-behaved client without and then with the attack."""
     if attack.probe_call is not None:
         workload = dataclasses.replace(workload, tool=attack.probe_call[0], arguments=attack.probe_call[1])
-    port = free_port()
-    env = service_env(workload, port, **dict(attack.env))
+    env = service_env(workload, **dict(attack.env))
     env.pop("MCP_LOG_LEVEL", None)  # the default (INFO): refusals and call lines cost what they cost
     window = attack.window_s(seconds)
     shown = {key: _shown(key, value) for key, value in {**workload.env, **dict(attack.env)}.items()}
@@ -1044,7 +1036,9 @@ def run_class(attack: AttackClass, workload: Workload, seconds: float, page_url:
         attack.name, attack.service, attack.what, workload.tool, workload.arguments, shown, window
     )
     root = Path(workload.env["ALLOWED_PATHS"].rsplit(":", 1)[0]) if "ALLOWED_PATHS" in workload.env else None
-    with process(service_command(attack.service), port, env) as pid:
+    # The service writes its log as in production, to /dev/null: a flood logs a line per refusal.
+    with ServiceProcess(attack.service, env, log_path=Path(os.devnull)) as service:
+        port, pid = service.port, service.pid
         call_once(port, workload)
         time.sleep(0.5)
         result.idle_rss_mb = round(rss_mb(pid), 1)
@@ -1091,7 +1085,7 @@ def big_page_server_command(port: int) -> list[str]:
     code = (
         "import threading\n"
         "from bench.attack_bench import big_page_html\n"
-        "from tests.services.fetch.pageserver import PageServer, Reply\n"
+        "from harness.pageserver import PageServer, Reply\n"
         f"server = PageServer({HOST!r}, {port})\n"
         "server.routes['/big.html'] = Reply(headers={'Content-Type': 'text/html; charset=utf-8'},\n"
         "                                  body=big_page_html())\n"
@@ -1119,7 +1113,7 @@ def run(seconds: float, names: tuple[str, ...] = CLASS_NAMES) -> list[ClassResul
         page_url = ""
         if "fetch" in found:
             port = free_port()
-            stack.enter_context(child(big_page_server_command(port), port))
+            stack.enter_context(backend("big page server", big_page_server_command(port), port))
             page_url = f"http://{HOST}:{port}/big.html"
         for attack in chosen:
             print(f"  {attack.name} ({attack.service}): {attack.what}", flush=True)

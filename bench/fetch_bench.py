@@ -34,9 +34,9 @@ from typing import Any
 
 from mcp import Client, StdioServerParameters
 
-from tests.services.fetch.pages import BOILERPLATE_MARKERS, CONTENT_MARKERS, article_page
-from tests.services.fetch.pageserver import PageServer, Reply
-from tests.support.servers import REPO_ROOT, ServiceProcess
+from harness.pages import BOILERPLATE_MARKERS, CONTENT_MARKERS, article_page
+from harness.pageserver import PageServer, Reply
+from harness.processes import REPO_ROOT, ServiceProcess
 
 REFERENCE_PYTHON = REPO_ROOT / ".tools" / "fetch-ref" / "bin" / "python"
 PAGES = {"200KB": 200_000, "2MB": 2_000_000}
@@ -234,7 +234,7 @@ def write_doc(path: Path, url: str, outputs: dict[str, str], figures: list[str])
     lines = [
         "# fetch: our output beside the reference server's",
         "",
-        "The same page (`tests/services/fetch/pages.py: article_page()`, a news-style article with a",
+        "The same page (`harness/pages.py: article_page()`, a news-style article with a",
         "navigation bar, cookie banner, ad slots, scripts, a sidebar, comments and a footer around an",
         "article holding headings, links, a code block, a table, a list, a quotation and a figure) fetched",
         "from a loopback server with `fetch(url, max_length=100000)` from our service and from the",

@@ -36,9 +36,10 @@ from typing import Any
 
 import asyncpg
 
-from bench.http_client import Connection
 from bench.loadgen import HEADER, Result, percentile, run_client, run_side_by_side
-from bench.transport_bench import HEADERS, HOST, free_port, process, tool_call_body
+from bench.transport_bench import HEADERS, tool_call_body
+from harness.http_client import Connection
+from harness.processes import HOST, ServiceProcess
 from services.postgres.local import LocalPostgres, find_binaries, load_sample
 
 CONCURRENCY = (1, 16)
@@ -176,15 +177,9 @@ def run(seconds: float, pool_size: int) -> list[Result]:
     server = LocalPostgres(bin_dir, config={"max_connections": "100"}).start()
     try:
         url = asyncio.run(load_sample(server.url(), create_pg_stat_statements=False))
-        port = free_port()
-        env = {
-            "DATABASE_URL": url,
-            "POSTGRES_POOL_MAX_SIZE": str(pool_size),
-            "MCP_PORT": str(port),
-            "MCP_METRICS_PORT": "0",
-        }
-        with process([sys.executable, "-m", "services.cli", "serve", "postgres"], port, env) as pid:
-            return run_client(measure(port, url, seconds, pid))
+        env = {"DATABASE_URL": url, "POSTGRES_POOL_MAX_SIZE": str(pool_size)}
+        with ServiceProcess("postgres", env) as postgres:
+            return run_client(measure(postgres.port, url, seconds, postgres.pid))
     finally:
         server.destroy()
 

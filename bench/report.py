@@ -417,7 +417,7 @@ def render(results: dict[str, Any], plots: list[str]) -> str:
         "make bench                                  # everything, this page",
         ".venv/bin/python -m bench --quick          # shorter cells, fewer sessions, 20 s soak",
         ".venv/bin/python -m bench.transport_bench  # one section alone (each module has --help)",
-        ".venv/bin/python -m bench.soak --seconds 600   # a longer soak",
+        ".venv/bin/python -m tests.faults.soak --seconds 600   # a longer soak",
         ".venv/bin/python -m bench --only attack     # one section; the others' stored results are kept",
         ".venv/bin/python -m bench.report           # redraw this page from docs/performance/results.json",
         "```",
@@ -656,11 +656,12 @@ def _soak_section(results: dict[str, Any], plots: list[str]) -> list[str]:
         "",
         _load(results, "soak"),
         "",
-        f"`bench/soak.py --seconds {soak['seconds']:g}`: {soak['concurrency']} workers call filesystem "
-        "(write_file/read_file of files with known versions), postgres (execute_sql on a real PostgreSQL) "
-        "and monitoring (get_system_metrics) over /mcp, /rpc and /sse while SSE clients are killed in bulk, "
-        "malformed and oversized bodies arrive, PostgreSQL is stopped and restarted, and the filesystem "
-        "service gets SIGTERM and is started again. `make test` runs a 40 s version (tests/test_soak.py).",
+        f"`tests/faults/soak.py --seconds {soak['seconds']:g}`: {soak['concurrency']} workers call "
+        "filesystem (write_file/read_file of files with known versions), postgres (execute_sql on a real "
+        "PostgreSQL) and monitoring (get_system_metrics) over /mcp, /rpc and /sse while SSE clients are "
+        "killed in bulk, malformed and oversized bodies arrive, PostgreSQL is stopped and restarted, and the "
+        "filesystem service gets SIGTERM and is started again. `make test` runs a 40 s version "
+        "(tests/faults/test_soak.py).",
         "",
         f"Result: **{'PASSED' if soak.get('passed') else 'FAILED'}**.",
         "",

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -33,16 +32,17 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.http_client import Connection
-from bench.service_bench import (
-    SERVICE_NAMES,
-    Workload,
-    call_once,
-    service_command,
-    service_env,
-    workloads,
+from bench.service_bench import SERVICE_NAMES, Workload, call_once, service_env, workloads
+from harness.http_client import Connection
+from harness.processes import (
+    HOST,
+    REPO_ROOT,
+    ServiceProcess,
+    free_port,
+    raise_fd_limit,
+    serve_command,
+    stop_child,
 )
-from bench.transport_bench import HOST, REPO_ROOT, free_port, process, stop
 
 KEEPALIVE_S = 2.0
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
@@ -105,7 +105,11 @@ def mcp_call_ok(client: httpx.Client, port: int) -> bool:
 def time_to_healthy(
     command: list[str], env: dict[str, str], port: int, probe: Probe = health_ok, timeout_s: float = 60
 ) -> tuple[float, int, subprocess.Popen[bytes]]:
-    """Start ``command``; seconds until ``probe`` passes (polled every 10 ms)."""
+    """Start ``command``; seconds until ``probe`` passes (polled every 10 ms).
+
+    The start is what is measured here, so this polls more often than ``ServiceProcess`` and each kind
+    of target has its own probe of readiness; stopping is the shared ``stop_child``.
+    """
     started = time.perf_counter()
     proc = subprocess.Popen(
         command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -118,7 +122,7 @@ def time_to_healthy(
             if proc.poll() is not None:
                 raise RuntimeError(f"{command} exited with {proc.returncode}")
             time.sleep(0.01)
-    proc.kill()
+    stop_child(proc, timeout=0)
     raise RuntimeError(f"{command} was not healthy within {timeout_s} s")
 
 
@@ -144,7 +148,7 @@ def measure_start(
                 result.idle_rss_mb = round(info.rss / 2**20, 1)
                 result.idle_uss_mb = round(info.uss / 2**20, 1)
         finally:
-            stop(proc)
+            stop_child(proc)
     print(
         f"  {name}: cold start median {result.median_s:.2f} s {result.cold_start_s}, idle RSS "
         f"{result.idle_rss_mb} MB (USS {result.idle_uss_mb} MB)",
@@ -175,8 +179,13 @@ def run_starts(starts: int, names: tuple[str, ...] = SERVICE_NAMES) -> list[Star
             results.append(
                 measure_start(
                     name,
-                    lambda port, n=name: service_command(n),
-                    lambda port, w=workload: service_env(w, port),
+                    lambda port, n=name: serve_command(n),
+                    lambda port, w=workload: {
+                        "MCP_HOST": HOST,
+                        "MCP_PORT": str(port),
+                        "MCP_METRICS_PORT": "0",
+                        **service_env(w),
+                    },
                     starts,
                     warm_service(workload),
                 )
@@ -218,7 +227,7 @@ def run_starts(starts: int, names: tuple[str, ...] = SERVICE_NAMES) -> list[Star
 
 IMPORT_STEPS = (
     "libmcp",
-    "services.cli",
+    "fleet.cli",
     "services.filesystem.service",
     "asyncpg",
     "services.postgres.service",
@@ -267,12 +276,6 @@ def import_footprint() -> list[dict[str, Any]]:
 
 
 # 1,000 idle SSE sessions -------------------------------------------------------------------------------
-
-
-def raise_fd_limit(wanted: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
 def metric(port: int, name: str) -> float:
@@ -378,10 +381,9 @@ async def sse_storm(port: int, pid: int, sessions: int) -> SseResult:
 def run_sse(sessions: int) -> SseResult:
     raise_fd_limit(sessions * 2 + 512)
     with workloads(("filesystem",)) as found:
-        port = free_port()
-        env = service_env(found["filesystem"], port, MCP_SSE_KEEPALIVE_S=str(KEEPALIVE_S))
-        with process(service_command("filesystem"), port, env) as pid:
-            result = asyncio.run(sse_storm(port, pid, sessions))
+        env = service_env(found["filesystem"], MCP_SSE_KEEPALIVE_S=str(KEEPALIVE_S))
+        with ServiceProcess("filesystem", env) as filesystem:
+            result = asyncio.run(sse_storm(filesystem.port, filesystem.pid, sessions))
     print(
         f"  {result.opened}/{sessions} SSE sessions open in {result.open_seconds:.2f} s; RSS "
         f"{result.baseline_rss_mb} -> {result.open_rss_mb} MB (+{result.extra_mb:.1f} MB, "

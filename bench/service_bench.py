@@ -7,9 +7,9 @@ runs here and calls over ``/mcp`` at concurrency 1, 16 and 64:
 
 * filesystem  ``read_file`` of a 4 KiB text file in a temporary root
 * postgres    ``execute_sql`` ``SELECT 1`` on a real PostgreSQL (a throwaway cluster, pool of 5)
-* fetch       ``fetch`` of a 2 KB HTML page from a loopback page server (tests/services/fetch/pageserver.py,
+* fetch       ``fetch`` of a 2 KB HTML page from a loopback page server (harness/pageserver.py,
               in its own process; guard opened for 127.0.0.1)
-* github      ``get_repository`` against the GitHub API stand-in (tests/services/github/fake_github.py;
+* github      ``get_repository`` against the GitHub API stand-in (harness/fake_github.py;
               the real API is unreachable here), three API requests per call
 * monitoring  ``get_system_metrics`` (no backend; the tool samples CPU for 0.25 s by design)
 
@@ -22,11 +22,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +34,8 @@ import httpx
 import psutil
 
 from bench.loadgen import HEADER, Result, run_client
-from bench.transport_bench import HOST, REPO_ROOT, free_port, measure, process, stop
+from bench.transport_bench import measure
+from harness.processes import HOST, ServiceProcess, free_port
 
 SERVICE_NAMES = ("filesystem", "postgres", "fetch", "github", "monitoring")
 FAKE_GITHUB_TOKEN = "bench-token-0000"
@@ -79,34 +78,20 @@ class ServiceResult:
 # Backends -------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def child(command: list[str], port: int, health_path: str = "/") -> Iterator[subprocess.Popen[bytes]]:
-    """A helper process (page server, stand-in) that answers HTTP on ``port``."""
-    proc = subprocess.Popen(
-        command,
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+def backend(name: str, command: list[str], port: int) -> ServiceProcess:
+    """A backend process (page server, stand-in) on ``port``, ready once ``/`` answers anything.
+
+    It gets a bare environment (PATH and PYTHONPATH): none of the caller's proxies or settings.
+    """
+    return ServiceProcess(
+        name, command=command, port=port, health_path="/", ready_statuses=None, inherit_env=False
     )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"http://{HOST}:{port}{health_path}", timeout=1)
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{command} did not start")
-            time.sleep(0.1)
-        yield proc
-    finally:
-        stop(proc)
 
 
 def page_server_command(port: int) -> list[str]:
     code = (
         "import threading\n"
-        "from tests.services.fetch.pageserver import PageServer, Reply\n"
+        "from harness.pageserver import PageServer, Reply\n"
         f"server = PageServer({HOST!r}, {port})\n"
         "server.routes['/page.html'] = Reply(headers={'Content-Type': 'text/html; charset=utf-8'},\n"
         f"                                   body={PAGE.encode()!r})\n"
@@ -121,7 +106,7 @@ def page_server_command(port: int) -> list[str]:
 def github_stand_in_command(port: int) -> list[str]:
     code = (
         "import sys, uvicorn\n"
-        "from tests.services.github.fake_github import FakeGitHub\n"
+        "from harness.fake_github import FakeGitHub\n"
         f"fake = FakeGitHub(valid_tokens={{{FAKE_GITHUB_TOKEN!r}}}); fake.reset(); fake.slow_release.set()\n"
         "app = fake.app()\n"
         "async def clearing(scope, receive, send):\n"
@@ -134,8 +119,8 @@ def github_stand_in_command(port: int) -> list[str]:
 
 @contextlib.contextmanager
 def postgres_cluster() -> Iterator[str]:
-    """A throwaway PostgreSQL with the test databases (tests/services/postgres/conftest.py); its URL."""
-    from tests.services.postgres.conftest import Cluster, create_databases, run_async, start_cluster
+    """A throwaway PostgreSQL with the test databases (harness/postgres.py); its URL."""
+    from harness.postgres import Cluster, create_databases, run_async, start_cluster
 
     server = start_cluster(max_connections="100")
     try:
@@ -171,7 +156,7 @@ def workloads(names: tuple[str, ...] = SERVICE_NAMES) -> Iterator[dict[str, Work
             )
         if "fetch" in names:
             port = free_port()
-            stack.enter_context(child(page_server_command(port), port))
+            stack.enter_context(backend("page server", page_server_command(port), port))
             found["fetch"] = Workload(
                 "fetch",
                 {"FETCH_ALLOWED_HOSTS": HOST, "FETCH_IGNORE_ROBOTS": "true"},
@@ -181,7 +166,7 @@ def workloads(names: tuple[str, ...] = SERVICE_NAMES) -> Iterator[dict[str, Work
             )
         if "github" in names:
             port = free_port()
-            stack.enter_context(child(github_stand_in_command(port), port))
+            stack.enter_context(backend("GitHub stand-in", github_stand_in_command(port), port))
             found["github"] = Workload(
                 "github",
                 {"GITHUB_TOKEN": FAKE_GITHUB_TOKEN, "GITHUB_API_URL": f"http://{HOST}:{port}"},
@@ -196,19 +181,8 @@ def workloads(names: tuple[str, ...] = SERVICE_NAMES) -> Iterator[dict[str, Work
         yield found
 
 
-def service_command(name: str) -> list[str]:
-    return [sys.executable, "-m", "services.cli", "serve", name]
-
-
-def service_env(workload: Workload, port: int, **extra: str) -> dict[str, str]:
-    return {
-        "MCP_PORT": str(port),
-        "MCP_HOST": HOST,
-        "MCP_METRICS_PORT": "0",
-        "MCP_LOG_LEVEL": "WARNING",
-        **workload.env,
-        **extra,
-    }
+def service_env(workload: Workload, **extra: str) -> dict[str, str]:
+    return {"MCP_LOG_LEVEL": "WARNING", **workload.env, **extra}
 
 
 def call_once(port: int, workload: Workload) -> dict[str, Any]:
@@ -273,13 +247,12 @@ def run(seconds: float, names: tuple[str, ...] = SERVICE_NAMES) -> list[ServiceR
     with workloads(names) as found:
         for name in names:
             workload = found[name]
-            port = free_port()
-            with process(service_command(name), port, service_env(workload, port)) as pid:
-                call_once(port, workload)  # warm: imports, pools, first connection
+            with ServiceProcess(name, service_env(workload)) as service:
+                call_once(service.port, workload)  # warm: imports, pools, first connection
                 result = ServiceResult(name, workload.tool, workload.backend)
-                with PeakRss(pid) as rss:
+                with PeakRss(service.pid) as rss:
                     result.cells = run_client(
-                        measure(name, port, ["mcp"], workload.tool, workload.arguments, seconds)
+                        measure(name, service.port, ["mcp"], workload.tool, workload.arguments, seconds)
                     )
                 result.peak_rss_mb = round(rss.peak_mb, 1)
                 print(f"  {name}: peak RSS under load {result.peak_rss_mb} MB", flush=True)

@@ -14,25 +14,18 @@ concurrency 1, 16 and 64. Bounded: each cell runs ``--seconds`` after a 0.5 s wa
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.http_client import Connection
 from bench.loadgen import HEADER, Result, run_client, run_load, run_side_by_side
+from harness.http_client import Connection
+from harness.processes import HOST, ServiceProcess, free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 CONCURRENCY = (1, 16, 64)
 HEADERS = {
     "Content-Type": "application/json",
@@ -41,43 +34,10 @@ HEADERS = {
 }
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def process(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
-    """Run a server process and wait until it answers on ``port``."""
-    full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MCP_ENV_FILE": os.devnull, **(env or {})}
-    child = subprocess.Popen(
-        command, cwd=REPO_ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"http://{HOST}:{port}/health", timeout=1)
-                break
-            if child.poll() is not None:
-                raise RuntimeError(f"{command} exited with {child.returncode}")
-            time.sleep(0.1)
-        yield child.pid
-    finally:
-        stop(child)
-
-
-def stop(child: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within 20 s."""
-    child.terminate()
-    try:
-        child.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
+def module_server(module: str, port: int, *arguments: str) -> ServiceProcess:
+    """``python -m MODULE PORT ARGUMENTS...`` (a bench server), ready once it answers anything."""
+    command = [sys.executable, "-m", module, str(port), *arguments]
+    return ServiceProcess(module, command=command, port=port, ready_statuses=None)
 
 
 def tool_call_body(counter: Iterator[int], tool: str, arguments: dict[str, Any]) -> bytes:
@@ -174,21 +134,16 @@ def run(seconds: float) -> list[Result]:
         read_args = {"path": "bench.txt"}
         print(HEADER, flush=True)
         port, floor_port = free_port(), free_port()
-        with (
-            process([sys.executable, "-m", "bench.noop_service", str(port)], port),
-            process([sys.executable, "-m", "bench.floor_server", str(floor_port)], floor_port),
-        ):
+        with module_server("bench.noop_service", port), module_server("bench.floor_server", floor_port):
             results += run_client(
                 measure("libmcp", port, ["mcp", "rpc", "sse"], "noop", {}, seconds, floor_port=floor_port)
             )
-        port = free_port()
-        fs_env = {"ALLOWED_PATHS": f"{root}:ro", "MCP_PORT": str(port), "MCP_METRICS_PORT": "0"}
-        with process([sys.executable, "-m", "services.cli", "serve", "filesystem"], port, fs_env):
+        with ServiceProcess("filesystem", {"ALLOWED_PATHS": f"{root}:ro"}) as filesystem:
             results += run_client(
-                measure("filesystem", port, ["mcp", "rpc", "sse"], "read_file", read_args, seconds)
+                measure("filesystem", filesystem.port, ["mcp", "rpc", "sse"], "read_file", read_args, seconds)
             )
         port = free_port()
-        with process([sys.executable, "-m", "bench.reference_server", str(port), root], port):
+        with module_server("bench.reference_server", port, root):
             results += run_client(measure("sdk", port, ["mcp"], "noop", {}, seconds))
             results += run_client(measure("sdk", port, ["mcp"], "read_file", read_args, seconds))
     return results

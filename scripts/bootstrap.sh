@@ -53,7 +53,7 @@ ensure_venv() {
     say "installing mcp-sse[$extra] into .venv"
     .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
     .venv/bin/python -m pip install -q -e ".[$extra]" 2>&1 | grep -v '^WARNING: Location' || true
-    .venv/bin/python -c "import libmcp, services" || { say "pip install of mcp-sse[$extra] failed"; exit 1; }
+    .venv/bin/python -c "import libmcp, services, fleet" || { say "pip install of mcp-sse[$extra] failed"; exit 1; }
     touch "$stamp"
   fi
 }

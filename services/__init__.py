@@ -1,1 +1,1 @@
-"""The five mcp-sse services, their registry and the ``mcp-sse`` command."""
+"""The five mcp-sse services: postgres, fetch, filesystem, github, monitoring."""

@@ -24,7 +24,7 @@ def mcp_sse(
 ) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MCP_ENV_FILE": os.devnull, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "fleet.cli", *args],
         cwd=REPO_ROOT,
         env=full_env,
         capture_output=True,
@@ -161,7 +161,7 @@ def test_up_keeps_running_when_one_service_cannot_start_and_stops_cleanly(tmp_pa
         "ALLOWED_PATHS": f"{tmp_path}:rw",
     }
     # Both services are told to use the same port: exactly one of them can bind it.
-    command = [sys.executable, "-m", "services.cli", "up", "filesystem", "fetch"]
+    command = [sys.executable, "-m", "fleet.cli", "up", "filesystem", "fetch"]
     runner = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     reported = threading.Event()

@@ -4,7 +4,7 @@ Every operation the description lists (``POST /mcp`` and ``/rpc`` with their JSO
 and ``DELETE /mcp``, ``/health``, ``/metrics``, ``/.well-known/mcp``) is called with cases that fit the
 description (positive) and cases that break it (negative), against real services: filesystem on a
 temporary directory, fetch with a loopback page server, and github against the GitHub API stand-in
-(``tests/services/github/fake_github.py``; the real API is unreachable here). The HTTP layer is libmcp's,
+(``harness/fake_github.py``; the real API is unreachable here). The HTTP layer is libmcp's,
 the same in every service; ``tests/test_fuzz_tools.py`` reaches postgres and monitoring through it.
 
 Asserted: no 5xx, a JSON body wherever one comes back on the JSON-RPC endpoints, never a ``-32603``

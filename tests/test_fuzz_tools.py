@@ -6,7 +6,7 @@ run on the Hypothesis release in use), mixed with known-interesting values (real
 real pages) and with arguments that break the schema. Each service runs against its real backend or,
 for unreachable SaaS, a documented stand-in: a temporary directory (filesystem), a real PostgreSQL
 (postgres), a loopback page server (fetch), the GitHub API stand-in of
-``tests/services/github/fake_github.py`` (github), and for monitoring the Docker Engine and Loki
+``harness/fake_github.py`` (github), and for monitoring the Docker Engine and Loki
 stand-ins of ``tests/services/monitoring/standins.py`` plus a real Prometheus. Every tool is on.
 
 Asserted for every call: HTTP 200 with a JSON-RPC response; never ``-32603`` (an unexpected exception
@@ -120,8 +120,8 @@ def filesystem_target() -> Iterator[Target]:
 
 @contextlib.contextmanager
 def postgres_target() -> Iterator[Target]:
+    from harness.postgres import Cluster, create_databases, run_async, start_cluster
     from services.postgres.service import service
-    from tests.services.postgres.conftest import Cluster, create_databases, run_async, start_cluster
 
     with ExitStack() as stack:
         server = start_cluster(shared_preload_libraries="pg_stat_statements", max_connections="60")
@@ -158,9 +158,9 @@ def postgres_target() -> Iterator[Target]:
 
 @contextlib.contextmanager
 def fetch_target() -> Iterator[Target]:
+    from harness.pageserver import PageServer, Reply
     from services.fetch.service import service
     from services.fetch.settings import FetchSettings
-    from tests.services.fetch.pageserver import PageServer, Reply
 
     with ExitStack() as stack:
         site = stack.enter_context(PageServer("127.0.0.1").running())
@@ -230,9 +230,9 @@ def fetch_target() -> Iterator[Target]:
 @contextlib.contextmanager
 def github_target() -> Iterator[Target]:
     """The github service against the GitHub API stand-in (the real API is unreachable from here)."""
+    from harness.fake_github import FakeGitHub
     from services.github.service import service
     from services.github.settings import GithubSettings
-    from tests.services.github.fake_github import FakeGitHub
     from tests.services.github.support import TOKEN
 
     with ExitStack() as stack:

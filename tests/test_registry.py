@@ -7,10 +7,10 @@ import re
 import pytest
 import yaml
 
+from fleet import generate
+from fleet.client_config import ConfigOptions, litellm_config, service_url
+from fleet.registry import load_registry
 from libmcp.config import variable_names
-from services import generate
-from services.client_config import ConfigOptions, litellm_config, service_url
-from services.registry import load_registry
 from tests.support.servers import REPO_ROOT
 
 REGISTRY = load_registry()
@@ -24,7 +24,7 @@ def load_yaml(relative: str) -> dict:
 
 
 def test_generated_files_are_current():
-    assert generate.main(["--check"]) == 0, "run `python -m services.generate` and commit the result"
+    assert generate.main(["--check"]) == 0, "run `python -m fleet.generate` and commit the result"
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda entry: entry.name)

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.registry import load_registry
+from fleet.registry import load_registry
 from tests.support.servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -236,6 +236,8 @@ def deployment(
             "--no-healthcheck",
             "-v",
             f"{REPO_ROOT / 'tests'}:/stub/tests:ro",
+            "-v",
+            f"{REPO_ROOT / 'harness'}:/stub/harness:ro",  # the GitHub stand-in
             "-e",
             "PYTHONPATH=/stub",
             built_images["github"].tag,  # it has starlette and uvicorn

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from services.registry import load_registry
+from fleet.registry import load_registry
 from tests.deploy.conftest import TEST_DB, TEST_WEB, BuiltImage, Deployment, Podman
 
 # The first test builds every image and the next ones start the deployment, inside their set-up.
@@ -133,8 +133,8 @@ def test_dockerignore_keeps_tests_venvs_and_secrets_out_of_the_build_context(pod
     finally:
         podman.run("rmi", "--force", probe, check=False)
     listing = result.stdout.split()
-    assert {"pyproject.toml", "libmcp", "services", "config", "container"} <= set(listing)
-    for kept_out in (".git", ".venv", ".tools", "tests", "secrets", "bench", "docs", "deploy.sh"):
+    assert {"pyproject.toml", "libmcp", "services", "fleet", "config", "container"} <= set(listing)
+    for kept_out in (".git", ".venv", ".tools", "tests", "harness", "secrets", "bench", "docs", "deploy.sh"):
         assert kept_out not in listing
 
 

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.registry import load_registry
+from fleet.registry import load_registry
 from tests.support.servers import run_app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

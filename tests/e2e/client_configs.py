@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from services.registry import load_registry
+from fleet.registry import load_registry
 from tests.e2e.conftest import Fleet, RunningService
 from tests.e2e.scenarios import E2E_TOKEN
 from tests.support.servers import REPO_ROOT
@@ -29,7 +29,7 @@ TOKEN_ENV = "E2E_MCP_TOKEN"
 def mcp_sse_config(client: str, *arguments: str) -> str:
     """The standard output of ``mcp-sse config CLIENT ARGUMENTS`` (with ``E2E_MCP_TOKEN`` set)."""
     completed = subprocess.run(
-        [sys.executable, "-m", "services.cli", "config", client, *arguments],
+        [sys.executable, "-m", "fleet.cli", "config", client, *arguments],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,

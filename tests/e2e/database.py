@@ -1,7 +1,7 @@
 """A real, throwaway PostgreSQL for the postgres service in the end-to-end tests.
 
-The cluster and its databases come from the postgres tests' own helpers (``start_cluster`` and
-``create_databases`` in tests/services/postgres/conftest.py: ``LocalPostgres``, the code behind
+The cluster and its databases come from the helpers the postgres tests use (``start_cluster`` and
+``create_databases`` in harness/postgres.py: ``LocalPostgres``, the code behind
 ``mcp-sse up``'s embedded database, with ``appdb`` holding the sample schema and owned by a
 non-superuser role). Here ``appdb`` also gets one table holding a fresh uuid, so a correct answer can
 only come from this database.
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import asyncpg
 
-from tests.services.postgres.conftest import Cluster, create_databases, run_async, start_cluster
+from harness.postgres import Cluster, create_databases, run_async, start_cluster
 
 
 async def _seed(database_url: str, marker: str) -> None:

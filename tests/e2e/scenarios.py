@@ -86,7 +86,7 @@ def prepare_monitoring(workdir: Path, stack: ExitStack) -> Prepared:
 
 def prepare_github(workdir: Path, stack: ExitStack) -> Prepared:
     """The GitHub API is unreachable here: the service talks to the github tests' local stand-in."""
-    from tests.services.github.fake_github import FakeGitHub
+    from harness.fake_github import FakeGitHub
     from tests.support.servers import run_app
 
     token = f"e2e-{uuid.uuid4().hex[:12]}"

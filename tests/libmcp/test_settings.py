@@ -110,7 +110,7 @@ def test_serve_command_exits_with_the_message_on_bad_settings():
         "MCP_MAX_BODY_BYTES": "huge",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli", "serve", "filesystem"],
+        [sys.executable, "-m", "fleet.cli", "serve", "filesystem"],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,

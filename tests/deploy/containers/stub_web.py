@@ -2,7 +2,7 @@
 
 Port 8080 serves a small HTML page for mcp-fetch to convert, and at ``/large`` one big enough (300 kB)
 that the service converts it in a process forked from its fork server. Port 8081 serves the project's
-GitHub REST stand-in (tests/services/github/fake_github.py: GitHub's documented payload shapes),
+GitHub REST stand-in (harness/fake_github.py: GitHub's documented payload shapes),
 because the real GitHub API cannot be reached from this machine.
 Run as ``python -m tests.deploy.containers.stub_web``.
 """
@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from tests.services.github.fake_github import FakeGitHub
+from harness.fake_github import FakeGitHub
 
 PAGE = """<!doctype html>
 <html><head><title>Container tier</title></head>

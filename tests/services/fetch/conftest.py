@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.pageserver import PageServer
 from libmcp import Server, ServerSettings
 from services.fetch.guard import Resolver
 from services.fetch.service import service
 from services.fetch.settings import FetchSettings
-from tests.services.fetch.pageserver import PageServer
 from tests.support.servers import run_server
 
 

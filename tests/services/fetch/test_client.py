@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.pageserver import PageServer, Reply
 from services.fetch.client import FetchClient, FetchError
 from services.fetch.guard import Guard, GuardPolicy
 from tests.services.fetch.conftest import self_signed_context, static_resolver
-from tests.services.fetch.pageserver import PageServer, Reply
 
 
 def _client(resolver_table: dict[str, list[str]], trusted: Path, allowed: list[str]) -> FetchClient:

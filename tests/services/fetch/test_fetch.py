@@ -10,8 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.services.fetch.conftest import FetchService, running_fetch_service, static_resolver, text_of
-from tests.services.fetch.pages import (
+from harness.pages import (
     ARTICLE_TITLE,
     BOILERPLATE_MARKERS,
     CONTENT_MARKERS,
@@ -19,7 +18,8 @@ from tests.services.fetch.pages import (
     cyrillic_page,
     japanese_page,
 )
-from tests.services.fetch.pageserver import PageServer, Reply
+from harness.pageserver import PageServer, Reply
+from tests.services.fetch.conftest import FetchService, running_fetch_service, static_resolver, text_of
 from tests.support.servers import free_port
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}

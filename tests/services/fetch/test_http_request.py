@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from mcp import Client
 
+from fleet.registry import load_registry
+from harness.pageserver import PageServer, Received, Reply
 from libmcp.config import load_settings
 from services.fetch.settings import FetchSettings
-from services.registry import load_registry
 from tests.services.fetch.conftest import FetchService, running_fetch_service, text_of
-from tests.services.fetch.pageserver import PageServer, Received, Reply
 
 
 def _echo(request: Received) -> Reply:

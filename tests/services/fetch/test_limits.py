@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.pages import article_page
+from harness.pageserver import PageServer, Reply
 from libmcp import Server
 from services.fetch.conversions import Converter
 from services.fetch.service import service
 from tests.services.fetch.conftest import FetchService, fetch_settings, text_of
-from tests.services.fetch.pages import article_page
-from tests.services.fetch.pageserver import PageServer, Reply
 from tests.support.gated_convert import FUNCTION as GATED
 from tests.support.gated_convert import GATE_ENV, Gate
 

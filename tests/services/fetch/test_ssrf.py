@@ -14,8 +14,8 @@ from typing import Any
 import httpcore
 import pytest
 
+from harness.pageserver import PageServer, Reply
 from tests.services.fetch.conftest import FetchService, running_fetch_service, static_resolver, text_of
-from tests.services.fetch.pageserver import PageServer, Reply
 
 
 class _RecordingBackends:

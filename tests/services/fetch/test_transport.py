@@ -20,13 +20,13 @@ import httpcore
 import httpx
 import pytest
 
+from harness.pageserver import PageServer, Reply
 from services.fetch import client as client_module
 from services.fetch import transport as transport_module
 from services.fetch.client import FetchClient, FetchError, describe_transport_error
 from services.fetch.guard import Destination, Guard, GuardPolicy
 from services.fetch.transport import PinnedTransport, pinned_to
 from tests.services.fetch.conftest import FetchService, text_of
-from tests.services.fetch.pageserver import PageServer, Reply
 from tests.support.servers import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

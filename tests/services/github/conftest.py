@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from harness.fake_github import FakeGitHub
 from libmcp import Server
 from services.github.service import service
 from services.github.settings import GithubSettings
-from tests.services.github.fake_github import FakeGitHub
 from tests.services.github.support import TOKEN
 from tests.support.servers import run_app
 

@@ -1,6 +1,6 @@
 """PyGithub runs in worker threads with bounded concurrency, so a slow GitHub call never stalls the service.
 
-GitHub cannot be reached from here: a local stand-in (tests/services/github/fake_github.py) holds
+GitHub cannot be reached from here: a local stand-in (harness/fake_github.py) holds
 ``GET /repos/octo-org/slow`` open until the test releases it. The asserts are about order and completion,
 never about durations.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.services.github.fake_github import FakeGitHub
+from harness.fake_github import FakeGitHub
 from tests.services.github.support import call, error_text
 
 

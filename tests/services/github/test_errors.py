@@ -1,6 +1,6 @@
 """GitHub's failures come back as isError results a model can act on.
 
-GitHub cannot be reached from here: a local stand-in (tests/services/github/fake_github.py) answers with
+GitHub cannot be reached from here: a local stand-in (harness/fake_github.py) answers with
 GitHub's documented error bodies (``message``, ``documentation_url``, ``errors``) and rate-limit headers.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.services.github.fake_github import SEARCH_422_MESSAGE, FakeGitHub
+from harness.fake_github import SEARCH_422_MESSAGE, FakeGitHub
 from tests.services.github.support import call, error_text, get
 from tests.support.servers import free_port
 

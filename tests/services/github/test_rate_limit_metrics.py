@@ -1,6 +1,6 @@
 """GitHub's rate-limit headers become Prometheus gauges, and a low limit is reported in results.
 
-GitHub cannot be reached from here: a local stand-in (tests/services/github/fake_github.py) sends the
+GitHub cannot be reached from here: a local stand-in (harness/fake_github.py) sends the
 documented ``x-ratelimit-limit/remaining/reset/used/resource`` headers with each answer.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.services.github.fake_github import FakeGitHub
+from harness.fake_github import FakeGitHub
 from tests.services.github.support import call, get
 
 

@@ -1,13 +1,13 @@
 """The read tools against a local stand-in for the GitHub REST API (GitHub itself cannot be reached here).
 
-The stand-in (tests/services/github/fake_github.py) answers in GitHub's documented payload shapes, with
+The stand-in (harness/fake_github.py) answers in GitHub's documented payload shapes, with
 rate-limit and pagination ``Link`` headers; each test asserts what the stand-in received as well as what
 the tool returned.
 """
 
 from __future__ import annotations
 
-from tests.services.github.fake_github import APP_PY, BIG_TEXT, README, README_AT_TAG, FakeGitHub
+from harness.fake_github import APP_PY, BIG_TEXT, README, README_AT_TAG, FakeGitHub
 from tests.services.github.support import TOKEN, call, error_text
 
 

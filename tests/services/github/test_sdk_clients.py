@@ -1,6 +1,6 @@
 """The official MCP SDK as the client of the github service, over Streamable HTTP and legacy SSE.
 
-GitHub cannot be reached from here: a local stand-in (tests/services/github/fake_github.py) answers in
+GitHub cannot be reached from here: a local stand-in (harness/fake_github.py) answers in
 GitHub's documented shapes.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 from mcp import Client, ClientSession
 from mcp.client.sse import sse_client
 
+from harness.fake_github import FakeGitHub
 from services.github.settings import READ_TOOLS
-from tests.services.github.fake_github import FakeGitHub
 
 
 async def test_sdk_client_lists_and_calls_tools_in_auto_mode(github, fake: FakeGitHub):

@@ -1,6 +1,6 @@
 """The GitHub token never appears in a response body or a log line, whatever the call does.
 
-GitHub cannot be reached from here: a local stand-in (tests/services/github/fake_github.py) answers in
+GitHub cannot be reached from here: a local stand-in (harness/fake_github.py) answers in
 GitHub's documented shapes, including its error bodies.
 """
 
@@ -12,10 +12,10 @@ import logging
 import httpx
 import pytest
 
+from harness.fake_github import FakeGitHub
 from libmcp import SettingsError, build_server
 from services.github.service import service
 from services.github.settings import GithubSettings
-from tests.services.github.fake_github import FakeGitHub
 from tests.services.github.support import TOKEN, call, get, rpc
 from tests.support.servers import ServiceProcess
 

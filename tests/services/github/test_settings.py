@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from fleet.registry import load_registry
 from libmcp import SettingsError
 from libmcp.config import load_settings
 from services.github.settings import GithubSettings
-from services.registry import load_registry
 from tests.support.servers import ServiceProcess
 
 

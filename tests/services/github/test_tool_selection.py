@@ -1,14 +1,14 @@
 """Which tools a deployment lists, and create_issue against a local stand-in for the GitHub REST API.
 
-GitHub cannot be reached from here; tests/services/github/fake_github.py answers in GitHub's documented
+GitHub cannot be reached from here; harness/fake_github.py answers in GitHub's documented
 shapes and records what it receives, so the issue GitHub would have been asked to create is asserted.
 """
 
 from __future__ import annotations
 
+from harness.fake_github import FakeGitHub
 from services.github.service import service
 from services.github.settings import READ_TOOLS, TOOL_NAMES
-from tests.services.github.fake_github import FakeGitHub
 from tests.services.github.support import TOKEN, call, error_text, rpc
 
 

@@ -14,11 +14,11 @@ import httpx
 import orjson
 import pytest
 
+from harness.postgres import Cluster
 from libmcp import Server, ServerSettings
 from services.postgres.backend import APPLICATION_NAME
 from services.postgres.budget import result_budget
 from services.postgres.service import service
-from tests.services.postgres.conftest import Cluster
 from tests.services.postgres.support import call, error, ok, sql
 from tests.support.servers import ServiceProcess, run_server
 

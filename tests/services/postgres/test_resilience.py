@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 import httpx
 
+from harness.postgres import Cluster
 from libmcp import Server
 from services.postgres.backend import APPLICATION_NAME
 from services.postgres.local import database_url
 from services.postgres.service import service
 from services.postgres.settings import PostgresSettings
-from tests.services.postgres.conftest import Cluster
 from tests.services.postgres.support import call, error, ok, sql
 from tests.support.servers import free_port
 

@@ -7,10 +7,10 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 
+from harness.postgres import APP_PASSWORD, APP_ROLE, Cluster
 from services.postgres.local import database_url
 from services.postgres.service import service
 from services.postgres.settings import PostgresSettings
-from tests.services.postgres.conftest import APP_PASSWORD, APP_ROLE, Cluster
 from tests.services.postgres.support import call, error, sql
 from tests.support.servers import ServiceProcess, free_port
 

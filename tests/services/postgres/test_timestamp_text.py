@@ -8,11 +8,11 @@ import random
 import asyncpg
 import pytest
 
+from harness.postgres import Cluster
 from services.postgres.connection_codecs import install_codecs
 from services.postgres.service import service
 from services.postgres.statements import StatementRunner
 from services.postgres.timestamp_text import timestamp_column, timestamp_from_text
-from tests.services.postgres.conftest import Cluster
 from tests.services.postgres.support import call, ok, sql
 
 # One row per timestamp: make_timestamp takes negative years for BC and years up to 294276.

@@ -14,8 +14,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from harness.postgres import Cluster
 from services.postgres import wire
-from tests.services.postgres.conftest import Cluster
 
 PYPROJECT = Path(__file__).parents[3] / "pyproject.toml"
 TEN_ROWS = "SELECT g, g::text AS t, g % 2 = 0 AS even FROM generate_series(1, $1::int) g"

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import yaml
 
-from services.registry import ServiceEntry, load_registry
+from fleet.registry import ServiceEntry, load_registry
 
 TARGETS = ("local", "compose", "chart")
 CHART_NAME = "mcp-sse"

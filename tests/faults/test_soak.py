@@ -1,11 +1,12 @@
-"""The short soak (bench/soak.py): calls at concurrency 64 over every transport while things fail.
+"""The short soak (tests/faults/soak.py): calls at concurrency 64 over every transport while things fail.
 
 During 40 s of load: SSE clients are killed in bulk, malformed and oversized bodies are sent, PostgreSQL
 is stopped and started under the postgres service, and the filesystem service gets SIGTERM and is started
 again. Everything is real: services as child processes, a real PostgreSQL, loopback only. The soak runs
 once (a subprocess, so its raised fd limit and its event loops stay out of this one) and each test below
 asserts one of its invariants, so a failure names the one that broke. Its figures go into
-docs/PERFORMANCE.md through ``make bench``; no timing is asserted here.
+docs/PERFORMANCE.md through ``make bench`` (whose soak section runs the same module); no timing is
+asserted here.
 """
 
 from __future__ import annotations
@@ -39,7 +40,15 @@ def soak() -> dict[str, Any]:
         out = Path(directory) / "soak.json"
         try:
             completed = subprocess.run(
-                [sys.executable, "-m", "bench.soak", "--seconds", str(SOAK_SECONDS), "--json", str(out)],
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.faults.soak",
+                    "--seconds",
+                    str(SOAK_SECONDS),
+                    "--json",
+                    str(out),
+                ],
                 cwd=REPO_ROOT,
                 capture_output=True,
                 text=True,
@@ -114,9 +123,9 @@ def test_memory_and_file_descriptors_return_near_their_baseline(soak: dict[str, 
 
 def test_calls_cut_by_a_postgresql_shutdown_get_a_clear_error_not_an_internal_error() -> None:
     """24 callers run execute_sql while PostgreSQL is stopped and started three times (real PostgreSQL)."""
+    from harness.postgres import Cluster, create_databases, run_async, start_cluster
     from libmcp import Server, ServerSettings
     from services.postgres.service import service
-    from tests.services.postgres.conftest import Cluster, create_databases, run_async, start_cluster
     from tests.support.servers import run_server
 
     server = start_cluster(max_connections="100")
@@ -134,7 +143,7 @@ def test_calls_cut_by_a_postgresql_shutdown_get_a_clear_error_not_an_internal_er
 
 
 async def _execute_sql_through_restarts(port: int, server: Any, cycles: int) -> Counter[str]:
-    from bench.http_client import Connection
+    from harness.http_client import Connection
 
     outcomes: Counter[str] = Counter()
     stop = asyncio.Event()

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
+from fleet import client_config
+from fleet.registry import ServiceEntry, load_registry
 from libmcp import SettingsError, build_server, serve
-from services import client_config
-from services.registry import ServiceEntry, load_registry
 
 LocalCleanup = Callable[[], None]
 
@@ -127,7 +127,7 @@ def up_command(names: Sequence[str]) -> int:
         if cleanup is not None:
             cleanups.append(cleanup)
         children[entry.name] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", entry.name], env=env, start_new_session=True
+            [sys.executable, "-m", "fleet.cli", "serve", entry.name], env=env, start_new_session=True
         )
         port = env.get("MCP_PORT") or entry.port
         print(

@@ -1,9 +1,9 @@
 """Soak: tool calls over every transport at concurrency 64 while backends, clients and services fail.
 
-    .venv/bin/python -m bench.soak [--seconds 60] [--concurrency 64] [--json soak.json]
+    .venv/bin/python -m tests.faults.soak [--seconds 60] [--concurrency 64] [--json soak.json]
 
 Three services run as child processes (``mcp-sse serve``): filesystem (a read-write temporary root),
-postgres (a real PostgreSQL, tests/services/postgres/conftest.py) and monitoring. Workers call them over
+postgres (a real PostgreSQL, harness/postgres.py) and monitoring. Workers call them over
 ``/mcp``, ``/rpc`` and ``/sse`` (+ ``/messages``) without pause: filesystem ``write_file`` then
 ``read_file`` of files whose every version is known (length and SHA-256 in a header line), postgres
 ``execute_sql`` with a parameter echoed back, monitoring ``get_system_metrics``. Along the way (times are
@@ -41,8 +41,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,8 +53,8 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.http_client import Connection
-from bench.transport_bench import HOST, REPO_ROOT, free_port
+from harness.http_client import Connection
+from harness.processes import HOST, ServiceProcess, raise_fd_limit
 
 # After a burst, CPython keeps the memory it used in pymalloc arenas and glibc malloc keeps freed blocks
 # for reuse: RSS stays near its high-water mark instead of returning to the idle figure. A leak grows
@@ -94,65 +92,10 @@ def is_complete_version(text: str, index: int) -> bool:
 # Processes ----------------------------------------------------------------------------------------------
 
 
-class Service:
-    """One ``mcp-sse serve NAME`` child on a fixed port, restartable; its log goes to a file."""
-
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}"
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO_ROOT),
-            "MCP_ENV_FILE": os.devnull,
-            "MCP_HOST": HOST,
-            "MCP_PORT": str(self.port),
-            "MCP_METRICS_PORT": "0",
-            "MCP_LOG_LEVEL": "WARNING",
-            "MCP_SHUTDOWN_GRACE_S": str(SHUTDOWN_GRACE_S),
-            **env,
-        }
-        self.log_path = log_dir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self, timeout_s: float = 60) -> float:
-        """Start and wait for /health 200 (or 503: a backend may be down); returns the seconds it took."""
-        started = time.monotonic()
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", self.name],
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        while time.monotonic() - started < timeout_s:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/health", timeout=2).status_code in (200, 503):
-                    return time.monotonic() - started
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {self.log_tail()}")
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not start within {timeout_s} s: {self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def log_tail(self, lines: int = 15) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
+def soak_service(name: str, env: dict[str, str], log_dir: Path) -> ServiceProcess:
+    """One ``mcp-sse serve NAME`` child on a fixed port, restartable; its log goes to ``log_dir``."""
+    settings = {"MCP_LOG_LEVEL": "WARNING", "MCP_SHUTDOWN_GRACE_S": str(SHUTDOWN_GRACE_S), **env}
+    return ServiceProcess(name, settings, log_path=log_dir / f"{name}.log")
 
 
 @dataclass
@@ -165,7 +108,7 @@ class Footprint:
     backend: int  # established TCP connections to PostgreSQL (postgres only)
 
 
-def footprint(service: Service, backend_port: int | None = None) -> Footprint:
+def footprint(service: ServiceProcess, backend_port: int | None = None) -> Footprint:
     process = psutil.Process(service.pid)
     connections = [c for c in process.net_connections(kind="tcp") if c.status == psutil.CONN_ESTABLISHED]
     clients = sum(1 for c in connections if c.laddr and c.laddr.port == service.port)
@@ -173,7 +116,7 @@ def footprint(service: Service, backend_port: int | None = None) -> Footprint:
     return Footprint(round(process.memory_info().rss / 2**20, 1), process.num_fds(), clients, backend)
 
 
-async def gauges(service: Service) -> dict[str, float]:
+async def gauges(service: ServiceProcess) -> dict[str, float]:
     async with httpx.AsyncClient(timeout=10) as client:
         text = (await client.get(f"{service.url}/metrics")).text
     wanted = ("mcp_sse_sessions_open", "mcp_tool_calls_in_flight")
@@ -263,14 +206,14 @@ class Plan:
 
 
 class Caller:
-    """Sends tools/call over one transport with bench.http_client's light keep-alive connections.
+    """Sends tools/call over one transport with harness.http_client's light keep-alive connections.
 
     httpx costs about 5 ms of client CPU per call on this machine, which would make the load generator,
     not the services, the bottleneck. A broken connection is dropped and the next call opens a new one;
     SSE keeps a stream and matches answers to calls by id.
     """
 
-    def __init__(self, service: Service, transport: str) -> None:
+    def __init__(self, service: ServiceProcess, transport: str) -> None:
         self.service = service
         self.transport = transport
         self.ids = itertools.count(1)
@@ -467,7 +410,7 @@ def next_call(plan: Plan, rng: random.Random) -> tuple[str, dict[str, Any], Any]
 # Faults -------------------------------------------------------------------------------------------------
 
 
-async def kill_sse_clients(services: dict[str, Service], count: int) -> dict[str, Any]:
+async def kill_sse_clients(services: dict[str, ServiceProcess], count: int) -> dict[str, Any]:
     """Open ``count`` SSE sessions with a call in flight on each, then reset every connection at once."""
     targets = [services["postgres"], services["monitoring"]]
     crowd = asyncio.Semaphore(50)
@@ -549,13 +492,13 @@ MALFORMED: list[tuple[str, bytes, dict[str, str]]] = [
 ]
 
 
-async def send_malformed(services: dict[str, Service]) -> dict[str, Any]:
+async def send_malformed(services: dict[str, ServiceProcess]) -> dict[str, Any]:
     """Every malformed body to /mcp, /rpc and a live SSE session's /messages of each service; raw cases."""
     statuses: Counter[str] = Counter()
     bad: list[str] = []
     async with httpx.AsyncClient(timeout=CALL_TIMEOUT_S) as client:
 
-        async def one(service: Service) -> None:
+        async def one(service: ServiceProcess) -> None:
             async with open_sse(client, service) as endpoint:
                 paths = [
                     "/mcp",
@@ -593,7 +536,7 @@ async def send_malformed(services: dict[str, Service]) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def open_sse(client: httpx.AsyncClient, service: Service) -> AsyncIterator[str | None]:
+async def open_sse(client: httpx.AsyncClient, service: ServiceProcess) -> AsyncIterator[str | None]:
     """An SSE session held open while the body runs; yields its /messages endpoint (None if it failed)."""
     opened: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
     release = asyncio.Event()
@@ -627,7 +570,7 @@ async def open_sse(client: httpx.AsyncClient, service: Service) -> AsyncIterator
             await holder
 
 
-async def _raw_cases(service: Service, bad: list[str]) -> Counter[str]:
+async def _raw_cases(service: ServiceProcess, bad: list[str]) -> Counter[str]:
     """A Content-Length that promises more than comes, and a chunked body past the size limit."""
     statuses: Counter[str] = Counter()
     cases = {
@@ -695,7 +638,7 @@ class SoakReport:
 @contextlib.contextmanager
 def backends(log_dir: Path) -> Iterator[tuple[Any, str, Path]]:
     """A PostgreSQL cluster and a read-write root; yields (LocalPostgres, app URL, root)."""
-    from tests.services.postgres.conftest import Cluster, create_databases, run_async, start_cluster
+    from harness.postgres import Cluster, create_databases, run_async, start_cluster
 
     server = start_cluster(max_connections="100")
     try:
@@ -707,7 +650,7 @@ def backends(log_dir: Path) -> Iterator[tuple[Any, str, Path]]:
         server.destroy()
 
 
-async def warm_up(services: dict[str, Service], seconds: float) -> None:
+async def warm_up(services: dict[str, ServiceProcess], seconds: float) -> None:
     tally, windows = Tally(), Windows()
     async with clients(services, 16) as callers:
         stop_at = time.monotonic() + seconds
@@ -717,7 +660,9 @@ async def warm_up(services: dict[str, Service], seconds: float) -> None:
 
 
 @contextlib.asynccontextmanager
-async def clients(services: dict[str, Service], concurrency: int) -> AsyncIterator[list[tuple[Plan, Caller]]]:
+async def clients(
+    services: dict[str, ServiceProcess], concurrency: int
+) -> AsyncIterator[list[tuple[Plan, Caller]]]:
     """``concurrency`` workers: 3/8 filesystem, 3/8 postgres, 2/8 monitoring, each transport a third."""
     weights = ["filesystem"] * 3 + ["postgres"] * 3 + ["monitoring"] * 2
     plans = [
@@ -730,7 +675,7 @@ async def clients(services: dict[str, Service], concurrency: int) -> AsyncIterat
         await asyncio.gather(*(caller.close() for _, caller in callers))
 
 
-async def storm(report: SoakReport, services: dict[str, Service], postgres: Any, root: Path) -> Tally:
+async def storm(report: SoakReport, services: dict[str, ServiceProcess], postgres: Any, root: Path) -> Tally:
     seconds = report.seconds
     tally, windows = Tally(), Windows()
     began = time.monotonic()
@@ -769,7 +714,7 @@ async def storm(report: SoakReport, services: dict[str, Service], postgres: Any,
 
 
 async def postgres_outage(
-    report: SoakReport, service: Service, postgres: Any, down_s: float, event: Any, windows: Windows
+    report: SoakReport, service: ServiceProcess, postgres: Any, down_s: float, event: Any, windows: Windows
 ) -> None:
     window = [time.monotonic(), 0.0]
     windows.postgres.append(window)
@@ -809,16 +754,19 @@ async def postgres_outage(
     )
 
 
-async def restart_filesystem(report: SoakReport, service: Service, windows: Windows, event: Any) -> None:
+async def restart_filesystem(
+    report: SoakReport, service: ServiceProcess, windows: Windows, event: Any
+) -> None:
     window: list[float] = [time.monotonic(), 0.0]
     windows.down.append(window)
-    assert service.proc is not None
-    service.proc.send_signal(signal.SIGTERM)
+    service.terminate()
     event("SIGTERM to filesystem")
     sent = time.monotonic()
-    code = await asyncio.to_thread(service.proc.wait, 60)
+    code, _ = await asyncio.to_thread(service.wait, 60)
     drained = time.monotonic() - sent
-    restart_s = await asyncio.to_thread(service.start)
+    restarted = time.monotonic()
+    await asyncio.to_thread(service.start, 60)
+    restart_s = time.monotonic() - restarted
     window[1] = time.monotonic()
     report.filesystem_restart = {
         "exit_code": code,
@@ -828,7 +776,7 @@ async def restart_filesystem(report: SoakReport, service: Service, windows: Wind
     event("filesystem back", **report.filesystem_restart)
 
 
-async def settle(report: SoakReport, services: dict[str, Service], pg_port: int) -> None:
+async def settle(report: SoakReport, services: dict[str, ServiceProcess], pg_port: int) -> None:
     """Wait (bounded) until every gauge is 0 and no client connection is left, then record the footprint."""
     deadline = time.monotonic() + 15
     while True:
@@ -957,8 +905,6 @@ ONE_ADDRESS_MANY_CLIENTS = {
 
 
 def run(seconds: float, concurrency: int) -> SoakReport:
-    from bench.resources_bench import raise_fd_limit
-
     raise_fd_limit(4096)
     report = SoakReport(seconds=seconds, concurrency=concurrency)
     logs = tempfile.mkdtemp(prefix="mcp-soak-logs-")
@@ -973,10 +919,10 @@ def run(seconds: float, concurrency: int) -> SoakReport:
             },
             "monitoring": dict(ONE_ADDRESS_MANY_CLIENTS),
         }
-        services = {name: Service(name, envs[name], Path(logs)) for name in SERVICES}
+        services = {name: soak_service(name, envs[name], Path(logs)) for name in SERVICES}
         try:
             for service in services.values():
-                service.start()
+                service.start(timeout=60)
             asyncio.run(warm_up(services, min(5.0, seconds / 10)))
             time.sleep(1.0)
             report.baseline = {

@@ -274,7 +274,10 @@ class FakeGitHub:
 
     def _issues_of(self, base: str, full_name: str) -> list[dict[str, Any]]:
         """Seven issues, newest first: #7 is a pull request, #3 is closed, #1 and #2 have comments."""
-        label = lambda name: self._label(base, full_name, name)  # noqa: E731
+
+        def label(name: str) -> dict[str, Any]:
+            return self._label(base, full_name, name)
+
         issues = [
             self._issue_payload(
                 base, full_name, 1, labels=[label("bug")], comments=3, assignees=[{"login": "hubot", "id": 2}]

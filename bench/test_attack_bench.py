@@ -1,5 +1,8 @@
 """The attack bench's code paths, run for real on a tiny budget so the bench cannot rot unnoticed.
 
+It tests the bench itself (its phases, its classification, its report and the merging of sections in
+``python -m bench``), so it lives in bench/ beside what it tests: tests/ never imports bench.
+
 Nothing here asserts speed: the figures depend on the machine. What is pinned down is that each phase
 measures something, that the attacker's answers are classified, that the report renders them, and that
 a run of one section keeps the stored results of the others.
