@@ -460,34 +460,59 @@ def _transport_section(results: dict[str, Any]) -> list[str]:
         _load(results, "transport"),
         "",
         "`noop` is a libmcp service whose tool returns at once (the protocol stack alone); "
-        "`filesystem` reads a 4 KiB file; `sdk` is the official MCP SDK's server (stateless, JSON "
-        "responses) with the same two tools; `floor` is a bare ASGI app on stock uvicorn (httptools, "
-        "uvloop) answering the same JSON-RPC without any validation; its cells run side by side with "
-        "those of `libmcp noop /mcp` (halves in the order A B B A), so that their ratio does not depend on "
-        "when each ran. libmcp's services run on the same uvicorn with libmcp's HTTP protocol "
+        "`filesystem` reads a 4 KiB file; `floor` is a bare ASGI app on stock uvicorn (httptools, "
+        "uvloop) answering the same JSON-RPC without any validation. The anchors are the peers' servers "
+        "with the same two tools over Streamable HTTP /mcp, stateless, JSON responses, each configured as "
+        "a user would (INFO logging off): "
+        + "; ".join(f"`{name}` {what}" for name, what in TRANSPORT_ANCHORS)
+        + ". An anchor that was not installed is skipped (the bench prints why) and shows n/a. "
+        "The /mcp cells of `libmcp noop` run side by side with the floor's and the anchors' noop, those of "
+        "`filesystem read_file` with the anchors' read_file (halves in the order A B .. B A), so that "
+        "their ratios do not depend on when each ran. libmcp's services run on the same uvicorn with "
+        "libmcp's HTTP protocol "
         "(libmcp/http_protocol.py: one write per answer, and the answers of one event-loop step sent "
         "together while others are in progress), which counts as part of libmcp here; the floor and the "
-        "SDK server write each answer in two. /sse posts to /messages and reads the answer from the "
-        "stream.",
+        "Python SDK server write each answer in two. /sse posts to /messages and reads the answer from "
+        "the stream.",
         "",
     ]
     out += _table(RESULT_HEADER, _result_rows(rows))
-    ratios = []
+    names = [name for name, _ in TRANSPORT_ANCHORS]
+    noop_ratios, read_ratios = [], []
     for concurrency in CONCURRENCY:
-        floor = ratio(cell(rows, "libmcp noop /mcp", concurrency), cell(rows, "floor noop /mcp", concurrency))
-        sdk = ratio(cell(rows, "libmcp noop /mcp", concurrency), cell(rows, "sdk noop /mcp", concurrency))
-        files = ratio(
-            cell(rows, "filesystem read_file /mcp", concurrency),
-            cell(rows, "sdk read_file /mcp", concurrency),
+        noop = cell(rows, "libmcp noop /mcp", concurrency)
+        files = cell(rows, "filesystem read_file /mcp", concurrency)
+        noop_ratios.append(
+            [f"c={concurrency}"]
+            + [
+                fmt(ratio(noop, cell(rows, f"{name} noop /mcp", concurrency)), ".2f", "x")
+                for name in ["floor", *names]
+            ]
         )
-        ratios.append(
-            [f"c={concurrency}", fmt(floor, ".2f", "x"), fmt(sdk, ".2f", "x"), fmt(files, ".2f", "x")]
+        read_ratios.append(
+            [f"c={concurrency}"]
+            + [
+                fmt(ratio(files, cell(rows, f"{name} read_file /mcp", concurrency)), ".2f", "x")
+                for name in names
+            ]
         )
-    out += ["", "Ratios (throughput):", ""]
-    out += _table(
-        ["concurrency", "noop / floor", "noop / SDK noop", "filesystem read_file / SDK read_file"], ratios
-    )
+    out += ["", "Ratios (throughput), libmcp noop /mcp against:", ""]
+    out += _table(["concurrency", "the floor", *(f"{name} noop" for name in names)], noop_ratios)
+    out += ["", "Ratios (throughput), filesystem read_file /mcp against:", ""]
+    out += _table(["concurrency", *(f"{name} read_file" for name in names)], read_ratios)
     return out
+
+
+# The anchors of the transport section (bench/transport_bench.py ANCHORS), as the page names them.
+TRANSPORT_ANCHORS = (
+    ("sdk", 'the official Python SDK\'s `MCPServer` (bench/reference_server.py, `log_level="WARNING"`)'),
+    ("fastmcp", "fastmcp in its own venv (bench/fastmcp_server.py, scripts/setup.d/74-fastmcp.sh)"),
+    (
+        "ts-sdk",
+        "the official TypeScript SDK's `McpServer` with `StreamableHTTPServerTransport` on Node "
+        "(bench/node/server.mjs, scripts/setup.d/11-bench-node.sh)",
+    ),
+)
 
 
 def _services_section(results: dict[str, Any], plots: list[str]) -> list[str]:
