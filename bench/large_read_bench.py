@@ -1,11 +1,13 @@
 """Large reads: MB/s of file the filesystem service delivers through ``read_file``, against nginx.
 
     .venv/bin/python -m bench.large_read_bench [--seconds 3] [--sizes 256k 4m] [--json out.json]
-                                               [--baseline-tree DIR]
+                                               [--text source|ascii|astral] [--baseline-tree DIR]
 
 The filesystem service runs as ``mcp-sse serve filesystem`` (a child process on loopback, one worker
 process, as in a container) over a temporary root holding source-like UTF-8 text files of 256 KiB and
-4 MiB (quotes, backslashes, tabs and non-ASCII characters, so JSON has to escape some of it). The load
+4 MiB (quotes, backslashes, tabs and newlines JSON has to escape, and some non-ASCII characters;
+``--text ascii`` leaves those out, ``--text astral`` adds an emoji, which CPython stores at 4 bytes a
+character and so decodes several times slower). The load
 generator here calls ``read_file`` over ``POST /mcp`` (2025-06-18 headers, stateless) at concurrency 1
 and 4, and reports per cell: MB/s of file delivered (file bytes x calls / s), calls/s, p50/p99 latency,
 and the CPU seconds the server and this client spent per GB of file delivered (psutil).
@@ -62,23 +64,35 @@ Call = Callable[[], Awaitable[bool]]
 # The files ------------------------------------------------------------------------------------------
 
 SOURCE_LINES = (
-    'def render_{n}(items: list[str], *, sep: str = "\\n") -> str:',
-    '    """Join the items with {{sep!r}}, quoting each: "a", "b" \u2014 caf\u00e9 na\u00efve."""',
-    '    quoted = [f\'"{{item}}"\' for item in items if item]  # "quoted" \\ escaped',
-    '\tpath = r"C:\\Users\\build\\{n}\\out.txt"  # Windows path, tab-indented',
-    "    message = '\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8 {n}: "
-    "\u00fcber \u00a7 \u20ac \U0001f600'",
-    '    return sep.join(quoted) + "\\t" + str({n} * 3.14159)',
+    "class Renderer{n}:",
+    '    """Join items with a separator, quoting each: "a", "b" \u2014 caf\u00e9, na\u00efve."""',
+    "",
+    '    def render(self, items: list[str], *, sep: str = "\\n") -> str:',
+    '        quoted = [f\'"{{item}}"\' for item in items if item]  # "quoted" \\ escaped',
+    '\t\tpath = r"C:\\Users\\build\\{n}\\out.txt"  # a Windows path, tab-indented',
+    "        if not quoted:",
+    '            raise ValueError(f"no items to render in {{self!r}} (call {n})")',
+    "        message = '\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8 {n}: \u00fcber \u20ac'",
+    '        return sep.join(quoted) + "\\t" + str({n} * 3.14159) + message',
+    "",
     "",
 )
+# What the text is made of: "source" above; "ascii" without its non-ASCII characters; "astral" with a
+# character outside the BMP every block, which makes CPython hold the whole text at 4 bytes a character.
+TEXT_KINDS = ("source", "ascii", "astral")
 
 
-def source_text(size: int) -> str:
+def source_text(size: int, kind: str = "source") -> str:
     """Exactly ``size`` bytes of UTF-8 that reads like source code (and ends with a newline)."""
+    templates = list(SOURCE_LINES)
+    if kind == "ascii":
+        templates = [line.encode("ascii", "replace").decode() for line in templates]
+    elif kind == "astral":
+        templates.append("# \U0001f600 done")
     lines: list[str] = []
     used = 0
     for n in itertools.count():
-        for template in SOURCE_LINES:
+        for template in templates:
             line = template.format(n=n) + "\n"
             lines.append(line)
             used += len(line.encode())
@@ -442,14 +456,17 @@ def check_answer(port: int, path: str, text: str) -> None:
 
 
 def run(
-    seconds: float, sizes: tuple[str, ...] = tuple(SIZES), baseline_tree: Path | None = None
+    seconds: float,
+    sizes: tuple[str, ...] = tuple(SIZES),
+    baseline_tree: Path | None = None,
+    text_kind: str = "source",
 ) -> dict[str, Any]:
     """Every target, file and concurrency; the cells (as dicts) and whether nginx was there."""
     cells: list[Cell] = []
     print(HEADER, flush=True)
     with tempfile.TemporaryDirectory(prefix="mcp-large-read-") as directory:
         root = Path(directory)
-        texts = {name: source_text(SIZES[name]) for name in sizes}
+        texts = {name: source_text(SIZES[name], text_kind) for name in sizes}
         for name, text in texts.items():
             (root / f"read_{name}.txt").write_text(text, encoding="utf-8")
         with contextlib.ExitStack() as stack:
@@ -497,7 +514,7 @@ def run(
                         )
                         print(cell.row(), flush=True)
                         cells.append(cell)
-    return {"nginx": pid is not None, "cells": [cell.as_dict() for cell in cells]}
+    return {"text": text_kind, "nginx": pid is not None, "cells": [cell.as_dict() for cell in cells]}
 
 
 def main() -> None:
@@ -509,9 +526,10 @@ def main() -> None:
     parser.add_argument(
         "--baseline-tree", type=Path, help="also run the service from this source tree, A B B A"
     )
+    parser.add_argument("--text", choices=TEXT_KINDS, default="source", help="what the files hold")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     args = parser.parse_args()
-    results = run(args.seconds, tuple(args.sizes), args.baseline_tree)
+    results = run(args.seconds, tuple(args.sizes), args.baseline_tree, args.text)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
