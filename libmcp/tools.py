@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -334,9 +335,15 @@ def call_result(output: BaseModel) -> dict[str, Any]:
 def _encoded_fields(output: BaseModel) -> dict[str, EncodedText]:
     return {
         name: value
-        for name in type(output).model_fields
+        for name in _encoded_field_names(type(output))
         if isinstance(value := getattr(output, name), EncodedText)
     }
+
+
+@functools.cache
+def _encoded_field_names(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields declared as :class:`EncodedText` (looked up once per model, not per call)."""
+    return tuple(name for name, info in model.model_fields.items() if info.annotation is EncodedText)
 
 
 def _with_fragments(output: BaseModel, encoded: dict[str, EncodedText]) -> dict[str, Any]:
