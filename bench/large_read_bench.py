@@ -1,13 +1,13 @@
 """Large reads: MB/s of file the filesystem service delivers through ``read_file``, against nginx.
 
-    .venv/bin/python -m bench.large_read_bench [--seconds 3] [--sizes 256k 4m] [--json out.json]
+    .venv/bin/python -m bench.large_read_bench [--seconds 3] [--sizes [4k] 256k 4m] [--json out.json]
                                                [--text source|ascii|astral] [--baseline-tree DIR]
 
 The filesystem service runs as ``mcp-sse serve filesystem`` (a child process on loopback, one worker
 process, as in a container) over a temporary root holding source-like UTF-8 text files of 256 KiB and
 4 MiB (quotes, backslashes, tabs and newlines JSON has to escape, and some non-ASCII characters;
 ``--text ascii`` leaves those out, ``--text astral`` adds an emoji, which CPython stores at 4 bytes a
-character and so decodes several times slower). The load
+character and so decodes several times slower; ``--sizes 4k`` shows what any call costs). The load
 generator here calls ``read_file`` over ``POST /mcp`` (2025-06-18 headers, stateless) at concurrency 1
 and 4, and reports per cell: MB/s of file delivered (file bytes x calls / s), calls/s, p50/p99 latency,
 and the CPU seconds the server and this client spent per GB of file delivered (psutil).
@@ -516,7 +516,27 @@ def run(
                         )
                         print(cell.row(), flush=True)
                         cells.append(cell)
+    for line in compared(cells):
+        print(line, flush=True)
     return {"text": text_kind, "nginx": pid is not None, "cells": [cell.as_dict() for cell in cells]}
+
+
+def compared(cells: list[Cell]) -> list[str]:
+    """This tree against the baseline tree and against nginx, cell by cell."""
+    by_key = {(cell.target.split()[0], cell.file, cell.concurrency): cell for cell in cells}
+    lines = []
+    for (target, file, concurrency), cell in by_key.items():
+        if target != "filesystem":
+            continue
+        for other in ("baseline", "nginx"):
+            anchor = by_key.get((other, file, concurrency))
+            if anchor and anchor.mb_per_s and cell.server_cpu_s:
+                cpu_ratio = cell.cpu_per_gb(cell.server_cpu_s) / anchor.cpu_per_gb(anchor.server_cpu_s)
+                lines.append(
+                    f"{file} c{concurrency}: {cell.mb_per_s / anchor.mb_per_s:.2f}x the MB/s of {other}, "
+                    f"{cpu_ratio:.2f}x its server CPU per GB"
+                )
+    return lines
 
 
 def main() -> None:
