@@ -29,8 +29,8 @@ from libmcp.tools import (
     Tool,
     ToolContext,
     ToolError,
+    call_result,
     describe_validation_error,
-    text_of,
 )
 
 logger = logging.getLogger("libmcp.server")
@@ -378,16 +378,10 @@ class Server:
             raise RpcError(protocol.INTERNAL_ERROR, "Internal error", {"requestId": info.request_id})
         record.outcome = "ok"
         try:
-            structured = output.__pydantic_serializer__.to_python(output, mode="json", by_alias=True)
-            text = text_of(output, structured)
+            return call_result(output)
         except _ENCODING_ERRORS as exc:
             record.outcome, record.error_type = "unencodable", type(exc).__name__
             return _error_result(_unencodable(tool.name, exc))
-        return {
-            "content": [{"type": "text", "text": text}],
-            "structuredContent": structured,
-            "isError": False,
-        }
 
 
 def reply_too_large(what: str, size: int, limit: int, settings: ServerSettings) -> RpcError:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, get_origin, get_type_hints
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationError
+from pydantic_core import core_schema
 from typing_extensions import TypeVar
 
 from libmcp.config import ServiceSettings
@@ -33,7 +36,7 @@ class ToolOutput(BaseModel):
     The hook has a prefixed name so that a result may have an ordinary field called ``text``.
     """
 
-    def mcp_text(self) -> str:
+    def mcp_text(self) -> str | EncodedText:
         return json_text(self.model_dump(mode="json", by_alias=True))
 
     @classmethod
@@ -41,6 +44,64 @@ class ToolOutput(BaseModel):
         super().__pydantic_init_subclass__(**kwargs)
         if callable(cls.__dict__.get("text")):
             raise TypeError(f"{cls.__name__}.text() would never be called: override mcp_text() instead")
+
+
+class EncodedText:
+    """A text held as its JSON encoding (a quoted, escaped UTF-8 string literal), never as a ``str``.
+
+    For large text a tool already has as UTF-8 bytes, such as a file's content: :meth:`from_utf8`
+    checks and escapes the bytes in one pass, where decoding them to a ``str`` and encoding that again
+    would cost several times more. A :class:`ToolOutput` field of this type is a string in the output
+    schema and on the wire; the answer places the encoding as it is in ``structuredContent`` and, when
+    :meth:`ToolOutput.mcp_text` returns the field, in the text block too. ``str(value)`` decodes it
+    for Python code that needs the text; a model built with a ``str`` there encodes it.
+    """
+
+    __slots__ = ("json",)
+
+    def __init__(self, json: bytes) -> None:
+        self.json = json
+
+    @classmethod
+    def from_utf8(cls, data: bytes) -> EncodedText:
+        """The text of UTF-8 ``data``; ``ValueError`` when it is not UTF-8 (no offset: decode for that)."""
+        if data.isascii():  # decoding ASCII is a copy, and orjson escapes an ASCII str twice as fast
+            return cls(orjson.dumps(data.decode("ascii")))
+        return cls(pydantic_core.to_json(data, bytes_mode="utf8"))
+
+    @classmethod
+    def from_text(cls, text: str) -> EncodedText:
+        return cls(orjson.dumps(text))
+
+    def __str__(self) -> str:
+        text: str = orjson.loads(self.json)
+        return text
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EncodedText):
+            return self.json == other.json
+        if isinstance(other, str):
+            return str(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.json)
+
+    def __repr__(self) -> str:
+        return f"EncodedText({self.json[:40]!r}{'...' if len(self.json) > 40 else ''})"
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        from_str = core_schema.no_info_after_validator_function(cls.from_text, core_schema.str_schema())
+        return core_schema.json_or_python_schema(
+            json_schema=from_str,
+            python_schema=core_schema.union_schema([core_schema.is_instance_schema(cls), from_str]),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                str, return_schema=core_schema.str_schema()
+            ),
+        )
 
 
 class ToolError(Exception):
@@ -249,7 +310,71 @@ def describe_validation_error(tool_name: str, error: ValidationError) -> str:
     return f"Invalid arguments for tool {tool_name}: " + "; ".join(problems)
 
 
-def text_of(output: BaseModel, structured: dict[str, Any]) -> str:
+# A str text block at least this long that is also a field of structuredContent is encoded once (below
+# it, encoding the text twice costs less than looking for it).
+SHARED_TEXT_MIN_CHARS = 4096
+
+
+def call_result(output: BaseModel) -> dict[str, Any]:
+    """The ``tools/call`` result of a tool's output: its text block, its ``structuredContent``.
+
+    Each text is escaped and encoded once: an :class:`EncodedText` field goes in as its encoding
+    (``orjson.Fragment``), and a text block that is one of the fields (a file's content, a page's
+    text) shares that field's encoding instead of being encoded a second time. The JSON is the same
+    bytes as encoding every text where it stands. Raises what encoding raises (``TypeError``,
+    ``ValueError``) for a text that is not valid Unicode.
+    """
+    encoded = _encoded_fields(output)
+    if encoded:
+        structured = _with_fragments(output, encoded)
+    else:
+        structured = output.__pydantic_serializer__.to_python(output, mode="json", by_alias=True)
+    text = text_of(output, structured)
+    if isinstance(text, EncodedText):
+        return _result(orjson.Fragment(text.json), structured)
+    if len(text) >= SHARED_TEXT_MIN_CHARS:
+        for key, value in structured.items():
+            if value is text:
+                fragment = orjson.Fragment(orjson.dumps(text))
+                return _result(fragment, {**structured, key: fragment})
+    return _result(text, structured)
+
+
+def _encoded_fields(output: BaseModel) -> dict[str, EncodedText]:
+    return {
+        name: value
+        for name in _encoded_field_names(type(output))
+        if isinstance(value := getattr(output, name), EncodedText)
+    }
+
+
+@functools.cache
+def _encoded_field_names(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields declared as :class:`EncodedText` (looked up once per model, not per call)."""
+    return tuple(name for name, info in model.model_fields.items() if info.annotation is EncodedText)
+
+
+def _with_fragments(output: BaseModel, encoded: dict[str, EncodedText]) -> dict[str, Any]:
+    """structuredContent with the encoded fields as fragments, in the fields' own order."""
+    others = output.__pydantic_serializer__.to_python(
+        output, mode="json", by_alias=True, exclude=set(encoded)
+    )
+    structured: dict[str, Any] = {}
+    for name, info in type(output).model_fields.items():
+        key = info.serialization_alias or info.alias or name
+        if name in encoded:
+            structured[key] = orjson.Fragment(encoded[name].json)
+        elif key in others:
+            structured[key] = others.pop(key)
+    structured.update(others)  # computed fields, which come after the fields
+    return structured
+
+
+def _result(text: str | orjson.Fragment, structured: dict[str, Any]) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": text}], "structuredContent": structured, "isError": False}
+
+
+def text_of(output: BaseModel, structured: dict[str, Any]) -> str | EncodedText:
     """The text block of a result: the model's own :meth:`ToolOutput.mcp_text`, else ``structured``
     (the result's ``structuredContent``) as indented JSON."""
     if isinstance(output, ToolOutput) and type(output).mcp_text is not ToolOutput.mcp_text:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from libmcp import ToolInput, ToolOutput
+from libmcp.tools import EncodedText
 from services.filesystem.sandbox import EntryType
 
 PATH_HELP = (
@@ -48,7 +49,8 @@ class ReadFileArgs(ToolInput):
 
 class ReadFileResult(ToolOutput):
     path: str = Field(description="Canonical absolute path of the file read.")
-    content: str = Field(description="The text returned (the whole file or the lines selected).")
+    # Held as its JSON encoding, made from the file's bytes without decoding them (see EncodedText).
+    content: EncodedText = Field(description="The text returned (the whole file or the lines selected).")
     size_bytes: int = Field(description="Size of the whole file in bytes.")
     start_line: int | None = Field(
         description="Number of the first line returned (1-based); null when no line was returned or, for a "
@@ -57,7 +59,7 @@ class ReadFileResult(ToolOutput):
     end_line: int | None = Field(description="Number of the last line returned; null like start_line.")
     total_lines: int | None = Field(description="Lines in the file, when the whole file was read.")
 
-    def mcp_text(self) -> str:
+    def mcp_text(self) -> EncodedText:
         return self.content
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
 
+from libmcp.tools import EncodedText
 from services.filesystem.globs import Glob, GlobError, GlobLimits
 from services.filesystem.models import (
     AllowedRoot,
@@ -140,7 +141,7 @@ def read_opened(
         opened.close()
     return ReadFileResult(
         path=opened.display,
-        content=_decode(path, data),
+        content=_text(path, data),
         size_bytes=size,
         start_line=first if count and first else None,
         end_line=first + count - 1 if count and first else None,
@@ -264,18 +265,24 @@ def _count_lines(data: bytes) -> int:
     return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
 
 
-def _decode(path: str, data: bytes) -> str:
+def _text(path: str, data: bytes) -> EncodedText:
+    """The text of ``data``, checked and JSON-encoded without decoding it (see EncodedText)."""
     nul = data.find(b"\x00")
     if nul >= 0:
         raise failed(
             path, f"is not a text file (NUL byte at offset {nul}); read_file returns UTF-8 text only"
         )
     try:
-        return data.decode("utf-8")
+        return EncodedText.from_utf8(data)
+    except ValueError:
+        pass
+    try:
+        text = data.decode("utf-8")  # the slow way, which names the offset of the first invalid byte
     except UnicodeDecodeError as exc:
         raise failed(
             path, f"is not UTF-8 text (invalid byte at offset {exc.start}); read_file returns UTF-8 text only"
         ) from None
+    return EncodedText.from_text(text)
 
 
 # write_file ------------------------------------------------------------------------------------
