@@ -28,10 +28,7 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,9 +42,8 @@ import jsonschema
 import psutil
 
 from bench.loadgen import percentile, run_client
+from harness.processes import HOST, REPO_ROOT, ServiceProcess, free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 CONCURRENCY = (1, 4)
 SIZES = {"4k": 4 * 1024, "256k": 256 * 1024, "4m": 4 * 1024 * 1024}
 # What a run reads unless told (4k shows what a call costs whatever its size).
@@ -108,48 +104,12 @@ def source_text(size: int, kind: str = "source") -> str:
 # Processes ------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def running(
-    command: list[str],
-    port: int,
-    health_path: str,
-    *,
-    env: dict[str, str] | None = None,
-    cwd: Path = REPO_ROOT,
-) -> Iterator[int]:
-    """A server process answering HTTP on ``port``; yields its pid, stops it (SIGTERM, then SIGKILL)."""
-    child = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"http://{HOST}:{port}{health_path}", timeout=1)
-                break
-            if child.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{command[:4]} did not start (exit status {child.poll()})")
-            time.sleep(0.1)
-        yield child.pid
-    finally:
-        child.terminate()
-        try:
-            child.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
-def filesystem_service(root: Path, port: int, tree: Path) -> contextlib.AbstractContextManager[int]:
+def filesystem_service(root: Path, port: int, tree: Path) -> ServiceProcess:
     """The filesystem service of source tree ``tree`` serving ``root`` read-only, large reads allowed."""
+    # Trees from before the fleet/ package ran the CLI as services.cli.
+    cli = "fleet.cli" if (tree / "fleet" / "cli.py").exists() else "services.cli"
     env = {
-        **os.environ,
         "PYTHONPATH": str(tree),
-        "MCP_ENV_FILE": os.devnull,
         "MCP_HOST": HOST,
         "MCP_PORT": str(port),
         "MCP_METRICS_PORT": "0",
@@ -157,9 +117,8 @@ def filesystem_service(root: Path, port: int, tree: Path) -> contextlib.Abstract
         "ALLOWED_PATHS": f"{root}:ro",
         "FILESYSTEM_MAX_READ_BYTES": str(2 * max(SIZES.values())),
     }
-    return running(
-        [sys.executable, "-m", "services.cli", "serve", "filesystem"], port, "/health", env=env, cwd=tree
-    )
+    command = [sys.executable, "-m", cli, "serve", "filesystem"]
+    return ServiceProcess("filesystem", env, command=command, port=port, cwd=tree)
 
 
 NGINX_CONF = """\
@@ -198,8 +157,11 @@ def nginx(root: Path, port: int) -> Iterator[int | None]:
     with tempfile.TemporaryDirectory(prefix="bench-nginx-") as work:
         conf = Path(work) / "nginx.conf"
         conf.write_text(NGINX_CONF.format(work=work, host=HOST, port=port, root=root))
-        with running([binary, "-c", str(conf), "-p", work], port, "/", env=dict(os.environ)) as pid:
-            yield pid
+        command = [binary, "-c", str(conf), "-p", work]
+        with ServiceProcess(
+            "nginx", command=command, port=port, health_path="/", ready_statuses=None
+        ) as server:
+            yield server.pid
 
 
 # The client -----------------------------------------------------------------------------------------
@@ -475,7 +437,7 @@ def run(
             trees = {"filesystem": REPO_ROOT} | ({"baseline": baseline_tree} if baseline_tree else {})
             ports = {label: free_port() for label in trees}
             pids = {
-                label: stack.enter_context(filesystem_service(root, ports[label], tree))
+                label: stack.enter_context(filesystem_service(root, ports[label], tree)).pid
                 for label, tree in trees.items()
             }
             for label in trees:

@@ -66,7 +66,8 @@ class ServiceProcess:
     ``MCP_METRICS_PORT`` set); with one, the command is told its port itself and ``port`` says where
     to probe. Ready means ``health_path`` answers one of ``ready_statuses`` (any status if ``None``).
     The child's output goes to ``log_path`` (appended, kept) or to an anonymous temporary file; it can
-    be started again after it stopped.
+    be started again after it stopped. It runs in ``cwd`` with this tree on ``PYTHONPATH``; a bench
+    comparing source trees passes another tree as both.
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class ServiceProcess:
         ready_statuses: Collection[int] | None = SERVICE_READY,
         inherit_env: bool = True,
         log_path: Path | None = None,
+        cwd: Path = REPO_ROOT,
     ) -> None:
         self.name = name
         self.port = port or free_port()
@@ -103,6 +105,7 @@ class ServiceProcess:
         self.health_path = health_path
         self.ready_statuses = ready_statuses
         self.log_path = log_path
+        self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -117,7 +120,7 @@ class ServiceProcess:
             self._log = self.log_path.open("a+b") if self.log_path else tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             self.command,
-            cwd=REPO_ROOT,
+            cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
