@@ -162,3 +162,77 @@ def test_a_session_whose_replica_died_answers_404_within_the_ttl(fleet: Fleet) -
         assert time.monotonic() - started < 1
     finally:
         stream.close()
+
+
+def answers_on(stream: socket.socket, wanted: set[int], timeout: float) -> set[int]:
+    """The ids of the ``message`` events that arrive on ``stream`` among ``wanted``, within ``timeout``."""
+    stream.settimeout(0.5)
+    seen: set[int] = set()
+    received = b""
+    deadline = time.monotonic() + timeout
+    while seen != wanted and time.monotonic() < deadline:
+        try:
+            chunk = stream.recv(65536)
+        except TimeoutError:
+            continue
+        if not chunk:
+            break
+        received += chunk
+        for wanted_id in wanted - seen:
+            if f'"id":{wanted_id},'.encode() in received or f'"id":{wanted_id}}}'.encode() in received:
+                seen.add(wanted_id)
+    return seen
+
+
+def test_redis_restarted_under_load_loses_no_accepted_message(fleet: Fleet) -> None:
+    """Relayed pings go on while Redis stops and comes back: each post is 202 or a fast, named 503,
+    and every one that was accepted is answered on the stream."""
+    owner, other = fleet.replicas
+    stream, session_id = open_stream(owner)
+    accepted: set[int] = set()
+    refused = 0
+    try:
+        with httpx.Client(timeout=10) as client:
+            for number in range(1, 121):
+                if number == 40:
+                    fleet.redis.stop()
+                if number == 70:
+                    fleet.redis.start()
+                message = {"jsonrpc": "2.0", "method": "ping", "id": number}
+                started = time.monotonic()
+                reply = client.post(f"{other.url}/messages?session_id={session_id}", json=message)
+                if reply.status_code == 202:
+                    accepted.add(number)
+                else:
+                    assert reply.status_code == 503, reply.text
+                    assert "MCP_SESSION_BUS" in reply.json()["error"]
+                    assert time.monotonic() - started < 3
+                    refused += 1
+                    time.sleep(0.05)
+        assert refused > 0
+        assert set(range(100, 121)) <= accepted  # relaying resumed by itself
+        assert answers_on(stream, accepted, timeout=10) == accepted
+    finally:
+        stream.close()
+
+
+def test_a_client_that_disconnects_mid_session_leaves_the_next_one_working(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    owner, other = fleet.replicas
+    stream, session_id = open_stream(owner)
+    call = {
+        "jsonrpc": "2.0",
+        "method": "tools/call",
+        "id": 7,
+        "params": {"name": "list_allowed_roots", "arguments": {}},
+    }
+    assert httpx.post(f"{other.url}/messages?session_id={session_id}", json=call).status_code == 202
+    stream.close()
+    deadline = time.monotonic() + 5
+    status = 202
+    while time.monotonic() < deadline and status != 404:
+        status = httpx.post(f"{other.url}/messages?session_id={session_id}", json=call).status_code
+        time.sleep(0.1)
+    assert status == 404  # the session ended with its client, on every replica
+    assert asyncio.run(one_session(fleet.proxy.url, str(tmp_path))) == 5
