@@ -37,11 +37,20 @@ def create_app(server: Server) -> ServiceApp:
     ``app.state.sse`` lets the runner end streams on shutdown.
     """
     settings = server.server_settings
-    sse = SseTransport(server, settings.sse_keepalive_s)
+    bus = None
+    if settings.session_bus_url:
+        # Imported only when configured: without the bus nothing imports redis.
+        from libmcp.session_bus import SessionBus
+
+        bus = SessionBus(settings)
+        server.optional_checks["session_bus"] = bus.check
+    sse = SseTransport(server, settings.sse_keepalive_s, bus)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await server.start()
+        if bus is not None:
+            await bus.start()
         # Everything alive now lives as long as the process: keep it out of the collector's full passes,
         # which would otherwise rescan it and stall every call in flight (a p99 cost).
         gc.collect()
@@ -50,6 +59,8 @@ def create_app(server: Server) -> ServiceApp:
             yield
         finally:
             sse.close_all()
+            if bus is not None:
+                await bus.stop()
             await server.stop()
 
     async def health(request: Request) -> Response:

@@ -99,6 +99,14 @@ class ServerSettings(BaseSettings):
     sse_max_sessions_per_client: int = Field(default=64, ge=1, le=1_000_000)
     sse_outbox_bytes: int = Field(default=4_194_304, ge=65_536)
 
+    # The session bus (libmcp/session_bus.py): empty keeps every SSE session in its own replica.
+    session_bus_url: str = Field(default="", repr=False)
+    session_bus_password: str = Field(default="", repr=False)
+    session_bus_ttl_s: float = Field(default=15.0, ge=1, le=3600)
+    session_bus_queue_messages: int = Field(default=32, ge=1, le=100_000)
+    session_bus_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    session_bus_ack_timeout_s: float = Field(default=5.0, gt=0, le=300)
+
     @field_validator("max_body_bytes_in_flight")
     @classmethod
     def _holds_one_body(cls, value: int, info: ValidationInfo) -> int:
@@ -106,6 +114,16 @@ class ServerSettings(BaseSettings):
         if largest is not None and value < largest:
             raise ValueError(
                 f"must be at least MCP_MAX_BODY_BYTES ({largest}), or no largest body is ever read"
+            )
+        return value
+
+    @field_validator("session_bus_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://")):
+            # The URL may hold a password: never echo it.
+            raise ValueError(
+                "must be a redis:// or rediss:// URL (Redis 7 or Valkey), or empty to turn the bus off"
             )
         return value
 

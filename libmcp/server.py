@@ -75,6 +75,9 @@ class Server:
         self._last_checks: tuple[bool, dict[str, Any]] | None = None
         self._checks_fresh_until = 0.0
         self._checks_running: asyncio.Task[tuple[bool, dict[str, Any]]] | None = None
+        # Backends of the library itself (the session bus): reported and counted, but one that is
+        # down leaves the replica ready, since what it serves locally still works.
+        self.optional_checks: dict[str, Callable[[], Awaitable[CheckResult]]] = {}
         self.tools = {
             name: tool
             for name, tool in service.tools.items()
@@ -126,8 +129,9 @@ class Server:
         ``MCP_HEALTH_CACHE_S`` (default 0: none) is reused.
         """
         healthy, checks = await self._checked()
+        degraded = not healthy or any(check["status"] == "down" for check in checks.values())
         body = {
-            "status": "ok" if healthy else "degraded",
+            "status": "degraded" if degraded else "ok",
             "service": self.service.name,
             "version": self.service.version,
             "uptime": round(time.monotonic() - self.started_at, 3),
@@ -164,6 +168,13 @@ class Server:
             checks[name] = {"status": result.status, "detail": result.detail}
             self.metrics.backend_up.labels(check=name).set(0 if result.status == "down" else 1)
             healthy = healthy and result.status != "down"
+        for name, optional in self.optional_checks.items():
+            try:
+                result = await asyncio.wait_for(optional(), timeout=5.0)
+            except Exception as exc:
+                result = CheckResult("down", f"health check failed: {type(exc).__name__}: {exc}")
+            checks[name] = {"status": result.status, "detail": result.detail}
+            self.metrics.backend_up.labels(check=name).set(0 if result.status == "down" else 1)
         return healthy, checks
 
     # Dispatch ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
@@ -31,6 +31,9 @@ from libmcp.http import HttpReply, HttpRequest, json_reply
 from libmcp.protocol import Message, RpcError
 from libmcp.server import Server
 from libmcp.transports._http import answer_batch, call_info
+
+if TYPE_CHECKING:
+    from libmcp.session_bus import Envelope, SessionBus
 
 logger = logging.getLogger("libmcp.sse")
 
@@ -75,8 +78,12 @@ class SseSession:
 
 
 class SseTransport:
-    def __init__(self, server: Server, keepalive_s: float) -> None:
+    def __init__(self, server: Server, keepalive_s: float, bus: SessionBus | None = None) -> None:
         self.server = server
+        # With MCP_SESSION_BUS_URL: posts for sessions held by another replica are relayed there.
+        self.bus = bus
+        if bus is not None:
+            bus.serve("sse", self.handle_relayed)
         self.keepalive_s = keepalive_s
         self.settings = server.server_settings
         self.sessions: dict[str, SseSession] = {}
@@ -98,8 +105,64 @@ class SseTransport:
         if not session_id:
             return json_reply({"error": "session_id query parameter is required"}, 400)
         session = self.sessions.get(session_id)
+        if session is None and self.bus is not None:
+            return await self._relay(request, session_id)
+        return self._post(session, session_id, request, body)
+
+    async def handle_relayed(self, envelope: Envelope) -> HttpReply:
+        """A post relayed by another replica to a session held here: the same checks as a local post."""
+        headers = [(b"traceparent", envelope.traceparent.encode())] if envelope.traceparent else []
+        scope = {"type": "http", "headers": headers, "query_string": b""}
+        request = HttpRequest(scope, envelope.body, envelope.client_id)
+        try:
+            body = protocol.parse_json(envelope.body)
+        except RpcError as error:
+            return json_reply(protocol.error_response(None, error), 400)
+        return self._post(self.sessions.get(envelope.session_id), envelope.session_id, request, body)
+
+    async def _relay(self, request: HttpRequest, session_id: str) -> HttpReply:
+        from libmcp.session_bus import Envelope  # only with the bus configured: redis is imported then
+
+        assert self.bus is not None
+        envelope = Envelope(
+            "sse", session_id, request.client_id, request.body, request.header(b"traceparent")
+        )
+        relayed = await self.bus.relay(envelope)
+        if relayed.outcome == "answered" and relayed.reply is not None:
+            return relayed.reply
+        if relayed.outcome == "gone":
+            return _unknown(session_id)
+        if relayed.outcome == "full":
+            cap = self.settings.session_bus_queue_messages
+            return self._refuse(
+                "session_bus_queue",
+                request.client_id,
+                429,
+                f"session {session_id!r} already has {cap} relayed messages waiting for its replica, "
+                "the limit (MCP_SESSION_BUS_QUEUE_MESSAGES); wait for its answers, then retry",
+            )
+        if relayed.outcome == "not_taken":
+            return self._refuse(
+                "session_bus_ack",
+                request.client_id,
+                503,
+                f"the replica holding session {session_id!r} did not take the message within "
+                f"{self.settings.session_bus_ack_timeout_s} s (MCP_SESSION_BUS_ACK_TIMEOUT_S): "
+                f"{relayed.detail}",
+            )
+        return self._refuse(
+            "session_bus_down",
+            request.client_id,
+            503,
+            f"session {session_id!r} is held by another replica and the session bus (MCP_SESSION_BUS_URL) "
+            f"is unavailable ({relayed.detail}); retry",
+        )
+
+    def _post(
+        self, session: SseSession | None, session_id: str, request: HttpRequest, body: Any
+    ) -> HttpReply:
         if session is None:
-            return json_reply({"error": f"unknown or closed session {session_id[:100]!r}"}, 404)
+            return _unknown(session_id)
         if request.client_id != session.client_id:
             return self._refuse(
                 "sse_session_owner",
@@ -230,6 +293,10 @@ class SseTransport:
             session.outbox.put_nowait(_CLOSE)
 
 
+def _unknown(session_id: str) -> HttpReply:
+    return json_reply({"error": f"unknown or closed session {session_id[:100]!r}"}, 404)
+
+
 class _EventStream(Response):
     """The SSE response of one session; it registers the session while the stream is open."""
 
@@ -245,7 +312,11 @@ class _EventStream(Response):
         if refusal is not None:
             await refusal.send(send)
             return
+        bus = transport.bus
         try:
+            if bus is not None:
+                # Claimed before the client learns the endpoint: its first post may land anywhere.
+                await bus.claim("sse", session.id)
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             await send(
                 {
@@ -278,6 +349,8 @@ class _EventStream(Response):
         finally:
             transport.forget(session)
             session.cancel_calls()
+            if bus is not None:
+                await bus.release("sse", session.id)
 
     async def _write(self, send: Send) -> None:
         session, keepalive = self.session, self.transport.keepalive_s
