@@ -294,8 +294,10 @@ class Server:
 
     # Resources, prompts, completions ------------------------------------------------------------
 
-    def _context(self, info: CallInfo) -> ToolContext[Any, Any]:
+    def _context(self, info: CallInfo, progress_token: str | int | None = None) -> ToolContext[Any, Any]:
         return ToolContext(
+            progress_token=progress_token,
+            notify=info.notify,
             settings=self.settings,
             server_settings=self.server_settings,
             state=self.state,
@@ -497,9 +499,9 @@ class Server:
         try:
             if tracing_enabled():
                 with tool_span(record, traceparent or info.traceparent):
-                    result = await self._run_tool(tool, arguments, info, record)
+                    result = await self._run_tool(tool, arguments, info, record, meta)
                     return self._call_answer(message, info, tool, result, record, budget)
-            result = await self._run_tool(tool, arguments, info, record)
+            result = await self._run_tool(tool, arguments, info, record, meta)
             return self._call_answer(message, info, tool, result, record, budget)
         except BaseException:
             if record.outcome == "ok":
@@ -532,7 +534,12 @@ class Server:
         return Answer(body, None, too_large)
 
     async def _run_tool(
-        self, tool: Tool, arguments: dict[str, Any], info: CallInfo, record: ToolCallRecord
+        self,
+        tool: Tool,
+        arguments: dict[str, Any],
+        info: CallInfo,
+        record: ToolCallRecord,
+        arguments_meta: Any = None,
     ) -> dict[str, Any]:
         try:
             # The model's validator and serializer, called directly: model_validate and model_dump wrap
@@ -544,19 +551,7 @@ class Server:
         except RecursionError as exc:
             record.outcome, record.error_type = "invalid_arguments", type(exc).__name__
             return _error_result(f"Invalid arguments for tool {tool.name}: nested too deeply to validate")
-        context = (
-            ToolContext(
-                settings=self.settings,
-                server_settings=self.server_settings,
-                state=self.state,
-                request_id=info.request_id,
-                client_id=info.client_id,
-                protocol_version=info.protocol_version,
-                transport=info.transport,
-            )
-            if tool.takes_context
-            else None
-        )
+        context = self._context(info, progress_token_of(arguments_meta)) if tool.takes_context else None
         slots, client = self.call_slots, info.client_id
         try:
             await slots.acquire(client, self.server_settings.queue_timeout_s)
@@ -683,6 +678,14 @@ class Deadlines:
                 upcoming.append(deadline)
         if upcoming:
             self._arm(loop, min(upcoming))
+
+
+def progress_token_of(meta: Any) -> str | int | None:
+    """A request's ``_meta.progressToken`` when it is a string or an integer (else none)."""
+    token = meta.get("progressToken") if isinstance(meta, dict) else None
+    if isinstance(token, bool) or not isinstance(token, str | int):
+        return None
+    return token[:256] if isinstance(token, str) else token
 
 
 def _not_found(uri: str, reason: str = "") -> RpcError:

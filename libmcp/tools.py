@@ -130,6 +130,23 @@ class ToolContext(Generic[SettingsT, StateT]):
     client_id: str
     protocol_version: str
     transport: str
+    # The request's _meta.progressToken and the caller's stream, when both exist.
+    progress_token: str | int | None = None
+    notify: Callable[[dict[str, Any]], None] | None = None
+
+    def report_progress(
+        self, progress: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        """Send ``notifications/progress`` for this call when the client asked for it (a progress
+        token) and a stream to the client exists (``/sse`` today); a no-op otherwise."""
+        if self.notify is None or self.progress_token is None:
+            return
+        params: dict[str, Any] = {"progressToken": self.progress_token, "progress": progress}
+        if total is not None:
+            params["total"] = total
+        if message is not None:
+            params["message"] = message[:1000]
+        self.notify({"jsonrpc": "2.0", "method": "notifications/progress", "params": params})
 
 
 ToolFunction = Callable[..., Awaitable[ToolOutput]]

@@ -7,6 +7,7 @@ expect (npm ``@modelcontextprotocol/conformance``), written on libmcp's public A
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 
@@ -61,6 +62,16 @@ async def test_simple_text() -> Said:
 async def test_error_handling() -> Said:
     """Always fail, reporting the failure as an isError result."""
     raise ToolError("This tool intentionally returns an error for testing")
+
+
+@service.tool(read_only=True)
+async def test_tool_with_progress(ctx: ToolContext) -> Said:
+    """Report progress 0, 50 and 100 of 100, 50 ms apart (where the transport has a stream)."""
+    for step in (0, 50, 100):
+        ctx.report_progress(step, 100)
+        if step < 100:
+            await asyncio.sleep(0.05)
+    return Said(message="Progress reported: 0, 50 and 100 of 100.")
 
 
 @service.resource(uri="test://static-text", name="static-text", mime_type="text/plain")
