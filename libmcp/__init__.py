@@ -20,22 +20,36 @@ libmcp derives the schemas, validates, and serves it with :func:`serve` or :func
 """
 
 from libmcp.app import create_app
+from libmcp.completions import CompletionRequest
 from libmcp.config import CommaList, ServerSettings, ServiceSettings, SettingsError
+from libmcp.content import AudioContent, EmbeddedResource, ImageContent, TextContent
+from libmcp.prompts import PromptMessage, PromptResult
+from libmcp.resources import BlobResource, ResourceNotFound, TextResource
 from libmcp.runner import build_server, serve
 from libmcp.server import Server
 from libmcp.service import CheckContext, CheckResult, Service, StartupContext
 from libmcp.tools import ToolContext, ToolError, ToolInput, ToolOutput
 
 __all__ = [
+    "AudioContent",
+    "BlobResource",
     "CheckContext",
     "CheckResult",
     "CommaList",
+    "CompletionRequest",
+    "EmbeddedResource",
+    "ImageContent",
+    "PromptMessage",
+    "PromptResult",
+    "ResourceNotFound",
     "Server",
     "ServerSettings",
     "Service",
     "ServiceSettings",
     "SettingsError",
     "StartupContext",
+    "TextContent",
+    "TextResource",
     "ToolContext",
     "ToolError",
     "ToolInput",

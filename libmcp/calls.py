@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from libmcp.protocol import Revision
 
@@ -32,3 +34,5 @@ class CallInfo:
     traceparent: str | None = None
     session_id: str | None = None
     request_id: str = field(default_factory=new_request_id)
+    # Sends a notification to the caller on a stream its request can be answered on; None: no stream.
+    notify: Callable[[dict[str, Any]], None] | None = None

@@ -84,6 +84,11 @@ class ServerSettings(BaseSettings):
     max_reply_bytes: int = Field(default=16_777_216, ge=4096)
     max_batch_messages: int = Field(default=64, ge=1, le=100_000)
 
+    # Resources, prompts and completions: a page of resources/list, resources/templates/list and
+    # prompts/list, and the longest resource URI or completion value taken.
+    list_page_size: int = Field(default=100, ge=1, le=1000)
+    max_uri_chars: int = Field(default=2048, ge=64, le=65_536)
+
     # Rate limit (every method counts), keyed by the authenticated identity, else the peer address.
     rate_limit_per_minute: int = Field(default=0, ge=0)
     rate_limit_burst: int = Field(default=0, ge=0)

@@ -16,6 +16,8 @@ import orjson
 PARSE_ERROR: Final = -32700
 INVALID_REQUEST: Final = -32600
 METHOD_NOT_FOUND: Final = -32601
+# MCP: resources/read of a URI that names no resource.
+RESOURCE_NOT_FOUND: Final = -32002
 INVALID_PARAMS: Final = -32602
 INTERNAL_ERROR: Final = -32603
 # 2026-07-28 (SEP-2575) transport-level codes.
@@ -55,7 +57,23 @@ RequestId = str | int
 Era = Literal["handshake", "modern", "rpc"]
 # Methods every revision answers; the handshake ones exist only where there is a handshake.
 HANDSHAKE_METHODS: Final = frozenset({"initialize", "ping"})
-COMMON_METHODS: Final = frozenset({"tools/list", "tools/call", "server/discover"})
+COMMON_METHODS: Final = frozenset(
+    {
+        "tools/list",
+        "tools/call",
+        "server/discover",
+        "resources/list",
+        "resources/read",
+        "resources/templates/list",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+    }
+)
+# The results that carry ttlMs and cacheScope in a revision with cacheable_lists (2026-07-28).
+CACHEABLE_METHODS: Final = frozenset(
+    {"tools/list", "resources/list", "resources/templates/list", "resources/read", "prompts/list"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,8 @@ messages; transports only move bytes to and from it.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,10 +19,15 @@ from pydantic import BaseModel, ValidationError
 
 from libmcp import protocol
 from libmcp.calls import CallInfo
+from libmcp.completions import CompletionRequest, completion_result
 from libmcp.config import ServerSettings, ServiceSettings
+from libmcp.content import BlobResourceContents, TextResourceContents, wire
 from libmcp.fairness import FairShare, ShareTimeout, share_of
 from libmcp.observability import Metrics, ToolCallRecord, logged_argument_names, tool_span, tracing_enabled
+from libmcp.pagination import page
+from libmcp.prompts import PromptResult
 from libmcp.protocol import Message, RpcError
+from libmcp.resources import BlobResource, ResourceNotFound, TextResource
 from libmcp.service import CheckContext, CheckResult, Service, StartupContext
 from libmcp.tools import (
     Tool,
@@ -86,6 +90,17 @@ class Server:
         self.tool_definitions = [tool.definition_for(self.settings) for tool in self.tools.values()]
         self.server_info = {"name": service.name, "title": service.title, "version": service.version}
         self.capabilities: dict[str, Any] = {"tools": {"listChanged": False}}
+        self._check_completers()
+        if service.resources or service.resource_templates:
+            self.capabilities["resources"] = {"listChanged": False, "subscribe": False}
+        if service.prompts:
+            self.capabilities["prompts"] = {"listChanged": False}
+        if service.completers:
+            self.capabilities["completions"] = {}
+        self.resource_definitions = [resource.definition() for resource in service.resources.values()]
+        self.template_definitions = [t.definition() for t in service.resource_templates.values()]
+        self.prompt_definitions = [prompt.definition() for prompt in service.prompts.values()]
+        self.completers = {completer.key: completer for completer in service.completers}
         self.deadlines = Deadlines()
         limits = self.server_settings
         self.call_slots = FairShare(
@@ -100,6 +115,33 @@ class Server:
             "tools/list": self._tools_list,
             "server/discover": self._discover,
         }
+        if "resources" in self.capabilities:
+            self._handlers["resources/list"] = self._resources_list
+            self._handlers["resources/templates/list"] = self._templates_list
+            self._handlers["resources/read"] = self._resources_read
+        if "prompts" in self.capabilities:
+            self._handlers["prompts/list"] = self._prompts_list
+            self._handlers["prompts/get"] = self._prompts_get
+        if "completions" in self.capabilities:
+            self._handlers["completion/complete"] = self._complete
+
+    def _check_completers(self) -> None:
+        """Every completer names a declared prompt argument or template variable."""
+        for completer in self.service.completers:
+            if completer.ref_type == "ref/prompt":
+                prompt = self.service.prompts.get(completer.target)
+                known = prompt.argument_names() if prompt else None
+                what = f"prompt {completer.target}"
+            else:
+                template = self.service.resource_templates.get(completer.target)
+                known = template.variables if template else None
+                what = f"resource template {completer.target}"
+            if known is None:
+                raise ValueError(f"completion {completer.function.__name__} names an unknown {what}")
+            if completer.argument not in known:
+                raise ValueError(
+                    f"completion {completer.function.__name__}: {what} has no argument {completer.argument!r}"
+                )
 
     # Life cycle -------------------------------------------------------------------------------
 
@@ -253,16 +295,198 @@ class Server:
         return result
 
     async def _tools_list(self, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
-        offset = _decode_cursor(params.get("cursor"))
-        page_size = self.service.tools_page_size
-        page = self.tool_definitions[offset : offset + page_size]
-        result: dict[str, Any] = {"tools": page}
-        if offset + page_size < len(self.tool_definitions):
-            result["nextCursor"] = _encode_cursor(offset + page_size)
+        result = page(
+            "tools", "tools", self.tool_definitions, params.get("cursor"), self.service.tools_page_size
+        )
         if info.revision.cacheable_lists:
             result["cacheScope"] = "private"
             result["ttlMs"] = 0
         return result
+
+    # Resources, prompts, completions ------------------------------------------------------------
+
+    def _context(self, info: CallInfo, progress_token: str | int | None = None) -> ToolContext[Any, Any]:
+        return ToolContext(
+            progress_token=progress_token,
+            notify=info.notify,
+            settings=self.settings,
+            server_settings=self.server_settings,
+            state=self.state,
+            request_id=info.request_id,
+            client_id=info.client_id,
+            protocol_version=info.protocol_version,
+            transport=info.transport,
+        )
+
+    async def _run_declared(self, what: str, work: Awaitable[Any], info: CallInfo) -> Any:
+        """Run a resource, prompt or completion function like a tool: in a call slot, under the tool
+        timeout; what it raises on purpose becomes the JSON-RPC error the spec names."""
+        slots, client, settings = self.call_slots, info.client_id, self.server_settings
+        try:
+            await slots.acquire(client, settings.queue_timeout_s)
+        except ShareTimeout as exc:
+            if inspect.iscoroutine(work):
+                work.close()
+            raise RpcError(protocol.INTERNAL_ERROR, str(exc)) from None
+        try:
+            return await self.deadlines.run(work, settings.tool_timeout_s)
+        except ResourceNotFound as exc:
+            raise _not_found(exc.uri, exc.reason) from None
+        except ToolError as exc:
+            raise RpcError(protocol.INVALID_PARAMS, exc.message) from None
+        except TimeoutError:
+            raise RpcError(
+                protocol.INTERNAL_ERROR,
+                f"{what} timed out after {settings.tool_timeout_s:g} s (MCP_TOOL_TIMEOUT_S)",
+            ) from None
+        finally:
+            slots.release(client)
+
+    def _cacheable(self, result: dict[str, Any], info: CallInfo) -> dict[str, Any]:
+        if info.revision.cacheable_lists:
+            result["cacheScope"] = "private"
+            result["ttlMs"] = 0
+        return result
+
+    async def _resources_list(self, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
+        size = self.server_settings.list_page_size
+        result = page("resources", "resources", self.resource_definitions, params.get("cursor"), size)
+        return self._cacheable(result, info)
+
+    async def _templates_list(self, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
+        size = self.server_settings.list_page_size
+        result = page("templates", "resourceTemplates", self.template_definitions, params.get("cursor"), size)
+        return self._cacheable(result, info)
+
+    async def _resources_read(self, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
+        uri = params.get("uri")
+        if not isinstance(uri, str) or not uri:
+            raise RpcError(protocol.INVALID_PARAMS, 'Invalid params: resources/read needs a "uri" string')
+        limit = self.server_settings.max_uri_chars
+        if len(uri) > limit:
+            raise RpcError(
+                protocol.INVALID_PARAMS,
+                f"Invalid params: the uri is {len(uri)} characters, over the limit of {limit} "
+                "(MCP_MAX_URI_CHARS)",
+                {"limit": limit, "size": len(uri), "setting": "MCP_MAX_URI_CHARS"},
+            )
+        context = self._context(info)
+        resource = self.service.resources.get(uri)
+        if resource is not None:
+            declared = resource.mime_type
+            body = await self._run_declared(f"resource {uri}", resource.read(context), info)
+        else:
+            for template in self.service.resource_templates.values():
+                values = template.match(uri)
+                if values is None:
+                    continue
+                try:
+                    variables = template.variables_model.model_validate(values)
+                except ValidationError as exc:
+                    raise RpcError(
+                        protocol.INVALID_PARAMS,
+                        describe_validation_error(f"resource template {template.uri_template}", exc),
+                    ) from None
+                declared = template.mime_type
+                work = template.read(variables, context)
+                body = await self._run_declared(f"resource {uri[:_ECHO_CHARS]}", work, info)
+                break
+            else:
+                raise _not_found(uri)
+        return self._cacheable({"contents": [self._contents(uri, body, declared)]}, info)
+
+    def _contents(self, uri: str, body: Any, declared: str | None) -> dict[str, Any]:
+        if isinstance(body, TextResource):
+            return wire(TextResourceContents(uri=uri, text=body.text, mimeType=body.mime_type or declared))
+        if isinstance(body, BlobResource):
+            # base64 is 4/3 of the bytes: refuse before encoding what could not be sent.
+            encoded = (len(body.data) + 2) // 3 * 4
+            budget = self.server_settings.max_reply_bytes
+            if encoded > budget:
+                raise reply_too_large(f"resource {uri}", encoded, budget, self.server_settings)
+            return wire(BlobResourceContents.of(uri, body.data, body.mime_type or declared))
+        logger.error("resource %s returned %s, not a TextResource or BlobResource", uri, type(body).__name__)
+        raise RpcError(protocol.INTERNAL_ERROR, "Internal error", {"uri": uri[:_ECHO_CHARS]})
+
+    async def _prompts_list(self, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
+        size = self.server_settings.list_page_size
+        result = page("prompts", "prompts", self.prompt_definitions, params.get("cursor"), size)
+        return self._cacheable(result, info)
+
+    async def _prompts_get(self, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise RpcError(protocol.INVALID_PARAMS, 'Invalid params: prompts/get needs a "name" string')
+        prompt = self.service.prompts.get(name)
+        if prompt is None:
+            raise RpcError(protocol.INVALID_PARAMS, f"Invalid params: unknown prompt {name[:_ECHO_CHARS]!r}")
+        arguments = params.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            raise RpcError(protocol.INVALID_PARAMS, 'Invalid params: "arguments" must be an object')
+        validated = None
+        if prompt.arguments_model is not None:
+            try:
+                validated = prompt.arguments_model.model_validate(arguments)
+            except ValidationError as exc:
+                raise RpcError(
+                    protocol.INVALID_PARAMS, describe_validation_error(f"prompt {prompt.name}", exc)
+                ) from None
+        elif arguments:
+            raise RpcError(
+                protocol.INVALID_PARAMS, f"Invalid params: prompt {prompt.name} takes no arguments"
+            )
+        work = prompt.render(validated, self._context(info))
+        result = await self._run_declared(f"prompt {prompt.name}", work, info)
+        if not isinstance(result, PromptResult):
+            logger.error("prompt %s returned %s, not a PromptResult", prompt.name, type(result).__name__)
+            raise self._internal_error(info)
+        return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    async def _complete(self, params: dict[str, Any], info: CallInfo) -> dict[str, Any]:
+        ref, argument = params.get("ref"), params.get("argument")
+        if not isinstance(ref, dict) or not isinstance(argument, dict):
+            raise RpcError(
+                protocol.INVALID_PARAMS,
+                'Invalid params: completion/complete needs "ref" and "argument" objects',
+            )
+        ref_type = ref.get("type")
+        target = ref.get("name") if ref_type == "ref/prompt" else ref.get("uri")
+        name, value = argument.get("name"), argument.get("value")
+        if ref_type not in ("ref/prompt", "ref/resource") or not isinstance(target, str):
+            raise RpcError(
+                protocol.INVALID_PARAMS,
+                'Invalid params: ref must be {"type": "ref/prompt", "name": ...} or '
+                '{"type": "ref/resource", "uri": ...}',
+            )
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise RpcError(protocol.INVALID_PARAMS, "Invalid params: argument needs string name and value")
+        limit = self.server_settings.max_uri_chars
+        if len(value) > limit:
+            raise RpcError(
+                protocol.INVALID_PARAMS,
+                f"Invalid params: the value to complete is {len(value)} characters, over the limit of "
+                f"{limit} (MCP_MAX_URI_CHARS)",
+                {"limit": limit, "size": len(value), "setting": "MCP_MAX_URI_CHARS"},
+            )
+        known = self.service.prompts if ref_type == "ref/prompt" else self.service.resource_templates
+        if target not in known:
+            raise RpcError(
+                protocol.INVALID_PARAMS, f"Invalid params: unknown {ref_type[4:]} {target[:_ECHO_CHARS]!r}"
+            )
+        completer = self.completers.get((ref_type, target, name))
+        if completer is None:
+            return completion_result([])
+        context = params.get("context")
+        given = context.get("arguments") if isinstance(context, dict) else None
+        arguments = {k: v for k, v in given.items() if isinstance(v, str)} if isinstance(given, dict) else {}
+        request = CompletionRequest(argument=name, value=value, arguments=arguments)
+        values = await self._run_declared(
+            f"completion of {name}", completer.function(request, self._context(info)), info
+        )
+        if not isinstance(values, list) or not all(isinstance(item, str) for item in values):
+            logger.error("completion %s returned %s, not a list of str", name, type(values).__name__)
+            raise self._internal_error(info)
+        return completion_result(values)
 
     async def _tools_call(self, message: Message, info: CallInfo, budget: int) -> Answer:
         params = message.params
@@ -286,9 +510,9 @@ class Server:
         try:
             if tracing_enabled():
                 with tool_span(record, traceparent or info.traceparent):
-                    result = await self._run_tool(tool, arguments, info, record)
+                    result = await self._run_tool(tool, arguments, info, record, meta)
                     return self._call_answer(message, info, tool, result, record, budget)
-            result = await self._run_tool(tool, arguments, info, record)
+            result = await self._run_tool(tool, arguments, info, record, meta)
             return self._call_answer(message, info, tool, result, record, budget)
         except BaseException:
             if record.outcome == "ok":
@@ -321,7 +545,12 @@ class Server:
         return Answer(body, None, too_large)
 
     async def _run_tool(
-        self, tool: Tool, arguments: dict[str, Any], info: CallInfo, record: ToolCallRecord
+        self,
+        tool: Tool,
+        arguments: dict[str, Any],
+        info: CallInfo,
+        record: ToolCallRecord,
+        arguments_meta: Any = None,
     ) -> dict[str, Any]:
         try:
             # The model's validator and serializer, called directly: model_validate and model_dump wrap
@@ -333,19 +562,7 @@ class Server:
         except RecursionError as exc:
             record.outcome, record.error_type = "invalid_arguments", type(exc).__name__
             return _error_result(f"Invalid arguments for tool {tool.name}: nested too deeply to validate")
-        context = (
-            ToolContext(
-                settings=self.settings,
-                server_settings=self.server_settings,
-                state=self.state,
-                request_id=info.request_id,
-                client_id=info.client_id,
-                protocol_version=info.protocol_version,
-                transport=info.transport,
-            )
-            if tool.takes_context
-            else None
-        )
+        context = self._context(info, progress_token_of(arguments_meta)) if tool.takes_context else None
         slots, client = self.call_slots, info.client_id
         try:
             await slots.acquire(client, self.server_settings.queue_timeout_s)
@@ -474,26 +691,22 @@ class Deadlines:
             self._arm(loop, min(upcoming))
 
 
+def progress_token_of(meta: Any) -> str | int | None:
+    """A request's ``_meta.progressToken`` when it is a string or an integer (else none)."""
+    token = meta.get("progressToken") if isinstance(meta, dict) else None
+    if isinstance(token, bool) or not isinstance(token, str | int):
+        return None
+    return token[:256] if isinstance(token, str) else token
+
+
+def _not_found(uri: str, reason: str = "") -> RpcError:
+    detail = f": {reason}" if reason else ""
+    return RpcError(
+        protocol.RESOURCE_NOT_FOUND,
+        f"Resource not found: {uri[:_ECHO_CHARS]}{detail}",
+        {"uri": uri[:_ECHO_CHARS]},
+    )
+
+
 def _error_result(text: str) -> dict[str, Any]:
     return {"content": [{"type": "text", "text": text}], "isError": True}
-
-
-def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"tools:{offset}".encode()).decode()
-
-
-def _decode_cursor(cursor: Any) -> int:
-    if cursor is None:
-        return 0
-    if not isinstance(cursor, str):
-        raise RpcError(protocol.INVALID_PARAMS, "Invalid params: cursor must be a string")
-    try:
-        kind, _, offset = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        value = int(offset)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise RpcError(
-            protocol.INVALID_PARAMS, f"Invalid params: unknown cursor {cursor[:_ECHO_CHARS]!r}"
-        ) from None
-    if kind != "tools" or value < 0:
-        raise RpcError(protocol.INVALID_PARAMS, f"Invalid params: unknown cursor {cursor[:_ECHO_CHARS]!r}")
-    return value

@@ -36,8 +36,11 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeAlias, cast
 
+from libmcp.completions import Completer, CompletionFunction, build_completer
 from libmcp.config import ServerSettings, ServiceSettings
 from libmcp.observability import Metrics
+from libmcp.prompts import Prompt, PromptFunction, build_prompt
+from libmcp.resources import Resource, ResourceFunction, ResourceTemplate, build_resource, build_template
 from libmcp.tools import SettingsT, StateT, Tool, ToolFunction, build_tool
 
 CheckStatus = Literal["ok", "down", "not_configured"]
@@ -95,6 +98,10 @@ class Service(Generic[SettingsT, StateT]):
         self.settings_class = settings_class
         self.tools_page_size = tools_page_size
         self.tools: dict[str, Tool] = {}
+        self.resources: dict[str, Resource] = {}
+        self.resource_templates: dict[str, ResourceTemplate] = {}
+        self.prompts: dict[str, Prompt] = {}
+        self.completers: list[Completer] = []
         self.health_checks: dict[str, HealthCheck[SettingsT, StateT]] = {}
         self._lifespan: _OpenState[SettingsT, StateT] | None = None
 
@@ -134,6 +141,73 @@ class Service(Generic[SettingsT, StateT]):
             if tool.name in self.tools:
                 raise ValueError(f"tool {tool.name} is registered twice in service {self.name}")
             self.tools[tool.name] = tool
+            return function
+
+        return register
+
+    def resource(
+        self, *, uri: str, name: str | None = None, title: str | None = None, mime_type: str | None = None
+    ) -> Callable[[ResourceFunction], ResourceFunction]:
+        """Register an async function as the resource at ``uri``; it returns a TextResource or a
+        BlobResource and may take a ToolContext. The docstring is the description."""
+
+        def register(function: ResourceFunction) -> ResourceFunction:
+            resource = build_resource(function, uri=uri, name=name, title=title, mime_type=mime_type)
+            if resource.uri in self.resources:
+                raise ValueError(f"resource {resource.uri} is registered twice in service {self.name}")
+            self.resources[resource.uri] = resource
+            return function
+
+        return register
+
+    def resource_template(
+        self,
+        uri_template: str,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        mime_type: str | None = None,
+    ) -> Callable[[ResourceFunction], ResourceFunction]:
+        """Register an async function as the resources matching ``uri_template`` (``{var}`` one segment,
+        ``{+var}`` may hold ``/``); its model's fields are the template's variables."""
+
+        def register(function: ResourceFunction) -> ResourceFunction:
+            template = build_template(
+                function, uri_template=uri_template, name=name, title=title, mime_type=mime_type
+            )
+            if template.uri_template in self.resource_templates:
+                raise ValueError(f"template {uri_template} is registered twice in service {self.name}")
+            self.resource_templates[template.uri_template] = template
+            return function
+
+        return register
+
+    def prompt(
+        self, *, name: str | None = None, title: str | None = None
+    ) -> Callable[[PromptFunction], PromptFunction]:
+        """Register an async function returning a PromptResult as a prompt; its model's fields are the
+        prompt's arguments (their descriptions from ``Field(description=...)``)."""
+
+        def register(function: PromptFunction) -> PromptFunction:
+            prompt = build_prompt(function, name=name, title=title)
+            if prompt.name in self.prompts:
+                raise ValueError(f"prompt {prompt.name} is registered twice in service {self.name}")
+            self.prompts[prompt.name] = prompt
+            return function
+
+        return register
+
+    def completion(
+        self, *, argument: str, prompt: str | None = None, template: str | None = None
+    ) -> Callable[[CompletionFunction], CompletionFunction]:
+        """Register the completer of one prompt argument or one template variable; it takes
+        ``(CompletionRequest, ToolContext)`` and returns the matching values."""
+
+        def register(function: CompletionFunction) -> CompletionFunction:
+            completer = build_completer(function, prompt=prompt, template=template, argument=argument)
+            if any(known.key == completer.key for known in self.completers):
+                raise ValueError(f"completion {completer.key} is registered twice in service {self.name}")
+            self.completers.append(completer)
             return function
 
         return register

@@ -130,6 +130,23 @@ class ToolContext(Generic[SettingsT, StateT]):
     client_id: str
     protocol_version: str
     transport: str
+    # The request's _meta.progressToken and the caller's stream, when both exist.
+    progress_token: str | int | None = None
+    notify: Callable[[dict[str, Any]], None] | None = None
+
+    def report_progress(
+        self, progress: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        """Send ``notifications/progress`` for this call when the client asked for it (a progress
+        token) and a stream to the client exists (``/sse`` today); a no-op otherwise."""
+        if self.notify is None or self.progress_token is None:
+            return
+        params: dict[str, Any] = {"progressToken": self.progress_token, "progress": progress}
+        if total is not None:
+            params["total"] = total
+        if message is not None:
+            params["message"] = message[:1000]
+        self.notify({"jsonrpc": "2.0", "method": "notifications/progress", "params": params})
 
 
 ToolFunction = Callable[..., Awaitable[ToolOutput]]
@@ -210,6 +227,52 @@ def object_schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
+def typed_parameters(
+    function: Callable[..., Any], kind: str, type_hints: dict[str, Any] | None = None
+) -> tuple[type[BaseModel] | None, bool]:
+    """The pydantic model a declared function takes (or ``None``) and whether it takes a
+    :class:`ToolContext`, which comes after the model: the one signature of tools, resources,
+    prompts and completions. ``kind`` names the declaration in the errors."""
+    hints = get_type_hints(function) if type_hints is None else type_hints
+    model: type[BaseModel] | None = None
+    takes_context = False
+    for parameter in inspect.signature(function).parameters.values():
+        hint = hints.get(parameter.name)
+        where = f"{kind} {function.__name__}: parameter {parameter.name!r}"
+        # invoke() passes the model, then the context, by position.
+        if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            raise TypeError(f"{where} must be a plain positional parameter (no *, ** or keyword-only)")
+        # A parametrized ToolContext[Settings, State] is an alias whose origin is the class.
+        if get_origin(hint) is ToolContext or (isinstance(hint, type) and issubclass(hint, ToolContext)):
+            if takes_context:
+                raise TypeError(f"{where} is a second ToolContext: a {kind} takes at most one")
+            takes_context = True
+        elif isinstance(hint, type) and issubclass(hint, BaseModel):
+            if model is not None:
+                raise TypeError(
+                    f"{where} is a second model: a {kind}'s arguments are the fields of one model"
+                )
+            if takes_context:
+                raise TypeError(f"{where}: the arguments model must come before the ToolContext")
+            model = hint
+        else:
+            raise TypeError(f"{where} must be a model or ToolContext")
+    return model, takes_context
+
+
+def call_declared(
+    function: Callable[..., Awaitable[Any]],
+    arguments: BaseModel | None,
+    context: ToolContext[Any, Any] | None,
+    takes_input: bool,
+    takes_context: bool,
+) -> Awaitable[Any]:
+    """The coroutine of a declared function, given what its signature takes."""
+    if takes_input:
+        return function(arguments, context) if takes_context else function(arguments)
+    return function(context) if takes_context else function()
+
+
 def build_tool(
     function: ToolFunction,
     *,
@@ -234,27 +297,9 @@ def build_tool(
     output_model = type_hints.get("return")
     if not (isinstance(output_model, type) and issubclass(output_model, BaseModel)):
         raise TypeError(f"tool {function.__name__} must return a pydantic model")
-    input_model: type[BaseModel] = _NoArguments
-    takes_input = takes_context = False
-    for parameter in inspect.signature(function).parameters.values():
-        hint = type_hints.get(parameter.name)
-        where = f"tool {function.__name__}: parameter {parameter.name!r}"
-        # Tool.invoke passes the model, then the context, by position.
-        if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
-            raise TypeError(f"{where} must be a plain positional parameter (no *, ** or keyword-only)")
-        # A parametrized ToolContext[Settings, State] is an alias whose origin is the class.
-        if get_origin(hint) is ToolContext or (isinstance(hint, type) and issubclass(hint, ToolContext)):
-            if takes_context:
-                raise TypeError(f"{where} is a second ToolContext: a tool takes at most one")
-            takes_context = True
-        elif isinstance(hint, type) and issubclass(hint, BaseModel):
-            if takes_input:
-                raise TypeError(f"{where} is a second model: a tool's arguments are the fields of one model")
-            if takes_context:
-                raise TypeError(f"{where}: the arguments model must come before the ToolContext")
-            input_model, takes_input = hint, True
-        else:
-            raise TypeError(f"{where} must be a model or ToolContext")
+    model, takes_context = typed_parameters(function, "tool", type_hints)
+    input_model: type[BaseModel] = model or _NoArguments
+    takes_input = model is not None
     tool_name = name or function.__name__
     if (
         not tool_name.isascii()

@@ -197,6 +197,7 @@ class SseTransport:
                 message.params.get("protocolVersion")
             )
         info = call_info(request, "sse", protocol.HANDSHAKE, session.protocol_version, session.id)
+        info.notify = lambda notification: self._deliver(session, orjson.dumps(notification))
         self._spawn(session, message.id, self._answer(session, message, info))
 
     def _spawn(self, session: SseSession, request_id: Any, work: Any) -> None:

@@ -149,6 +149,18 @@ def read_opened(
     )
 
 
+def read_bytes(opened: OpenedFile, path: str, limits: Limits) -> bytes:
+    """The whole file :func:`open_for_reading` opened, as bytes, within FILESYSTEM_MAX_READ_BYTES;
+    closes it."""
+    cap = limits.max_read_bytes
+    try:
+        if opened.size > cap:
+            raise failed(path, f"is {opened.size} bytes, more than FILESYSTEM_MAX_READ_BYTES={cap}")
+        return _read_whole(opened.fd, opened.size, cap, path)
+    finally:
+        opened.close()
+
+
 def _read_whole(fd: int, size: int, cap: int, path: str) -> bytes:
     """The file from its start to its end, at most ``cap`` bytes (more is refused).
 

@@ -15,12 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import mimetypes
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import TypeVar
 
-from libmcp import CheckContext, CheckResult, ServerSettings, Service, StartupContext, ToolContext
+from pydantic import BaseModel
+
+from libmcp import (
+    BlobResource,
+    CheckContext,
+    CheckResult,
+    ServerSettings,
+    Service,
+    StartupContext,
+    TextResource,
+    ToolContext,
+)
 from libmcp.fairness import share_of
 from services.filesystem import operations
 from services.filesystem.globs import GlobLimits
@@ -145,6 +157,26 @@ async def read_file(args: ReadFileArgs, ctx: Context) -> ReadFileResult:
     if opened.size <= INLINE_READ_BYTES:
         return read()
     return await _in_thread(ctx, read, if_never_run=opened.close)
+
+
+class FileVariables(BaseModel):
+    path: str
+
+
+@service.resource_template("file://{+path}", name="file", title="A file under an allowed root")
+async def file_resource(variables: FileVariables, ctx: Context) -> TextResource | BlobResource:
+    """A file inside an allowed root, by its absolute path (file:///srv/data/notes.md): text when it is
+    UTF-8, else bytes, with the MIME type its name suggests; at most FILESYSTEM_MAX_READ_BYTES."""
+    opened = operations.open_for_reading(ctx.state.sandbox, variables.path)
+    read = functools.partial(operations.read_bytes, opened, variables.path, ctx.state.limits)
+    data = (
+        read() if opened.size <= INLINE_READ_BYTES else await _in_thread(ctx, read, if_never_run=opened.close)
+    )
+    guessed = mimetypes.guess_type(variables.path)[0]
+    try:
+        return TextResource(data.decode("utf-8"), guessed or "text/plain")
+    except UnicodeDecodeError:
+        return BlobResource(data, guessed or "application/octet-stream")
 
 
 @service.tool(title="Write a text file", destructive=True, idempotent=True)
