@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.processes import free_port, stop_child
-
-HOST = "127.0.0.1"
+from harness.processes import HOST, free_port, stop_child, wait_listening
 
 
 class RoundRobinProxy:
@@ -49,15 +45,12 @@ class RoundRobinProxy:
         self.process = subprocess.Popen(
             ["haproxy", "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection((HOST, self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"haproxy did not listen on {HOST}:{self.port}")
+        try:
+            wait_listening(self.process, "haproxy", self.port, timeout)
+        except RuntimeError:
+            self._dir.cleanup()
+            raise
+        return self
 
     def stop(self) -> None:
         if self.process is not None and self.process.returncode is None:

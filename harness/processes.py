@@ -59,6 +59,21 @@ def stop_child(child: subprocess.Popen[bytes], timeout: float = 30) -> int:
         return child.wait()
 
 
+def wait_listening(child: subprocess.Popen[bytes], name: str, port: int, timeout: float) -> None:
+    """Wait until ``child`` accepts TCP connections on ``port``; stop it and raise if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise RuntimeError(f"{name} exited with {child.returncode}")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    stop_child(child, 10)
+    raise RuntimeError(f"{name} did not listen on {HOST}:{port} in {timeout} s")
+
+
 class ServiceProcess:
     """A server child process on a loopback port: started, waited for until it answers, stopped.
 

@@ -6,13 +6,9 @@ It can be stopped and started again on the same port, the way a Redis outage loo
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 
-from harness.processes import free_port, stop_child
-
-HOST = "127.0.0.1"
+from harness.processes import HOST, free_port, stop_child, wait_listening
 
 
 class RedisServer:
@@ -36,17 +32,8 @@ class RedisServer:
         if self.password:
             command += ["--requirepass", self.password]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
-            try:
-                with socket.create_connection((HOST, self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"redis-server did not listen on {HOST}:{self.port} in {timeout} s")
+        wait_listening(self.process, "redis-server", self.port, timeout)
+        return self
 
     def stop(self) -> None:
         if self.process is not None and self.process.returncode is None:
